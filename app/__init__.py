@@ -1,0 +1,66 @@
+"""The router's Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+from filelock import FileLock
+from flask import Flask
+
+from .config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT, finish_config, load_config
+from .errors import register_error_handlers
+from .extensions import babel, db, migrate
+from .i18n import select_locale
+from .services.catalog import load_catalog
+from .services.hf_stats import HubStatsCache
+
+MIGRATIONS_PATH = PROJECT_ROOT / "migrations"
+__version__ = "0.1.0"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the router. `config` overrides what the environment says (tests pass their own)."""
+    settings = load_config()
+    settings.update(config or {})
+    instance_path = Path(settings.pop("INSTANCE_PATH", DEFAULT_INSTANCE_PATH)).resolve()
+    finish_config(settings, instance_path)
+
+    app = Flask(__name__, instance_path=str(instance_path))
+    app.config.update(settings)
+    app.config.setdefault("MAX_CONTENT_LENGTH", 1024 * 1024)
+    app.json.sort_keys = False
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    # A broken catalog stops start-up here, with a message naming the entry and field.
+    app.extensions["catalog"] = load_catalog(app.config["SUPPORTED_MODELS_PATH"])
+    app.extensions["hub_stats"] = HubStatsCache(
+        app.config["HF_ENDPOINT"], app.config["HF_CACHE_PATH"], app.config["HF_STATS_TTL_SECONDS"],
+        app.config["HF_STATS_TIMEOUT_SECONDS"], app.config["HF_TOKEN"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
+    babel.init_app(app, locale_selector=select_locale)
+    register_error_handlers(app)
+
+    from . import api_v0, api_v1, dashboard
+
+    app.register_blueprint(api_v0.bp)
+    app.register_blueprint(api_v1.bp)
+    app.register_blueprint(dashboard.bp)
+
+    upgrade_database(app)
+    if app.config["SCHEDULER_ENABLED"]:
+        from .scheduler import start_scheduler
+
+        app.extensions["scheduler"] = start_scheduler(app)
+    return app
+
+
+def upgrade_database(app: Flask) -> None:
+    """Bring the schema to the newest migration; the lock keeps concurrent workers from racing."""
+    with app.app_context(), FileLock(str(Path(app.instance_path) / "migrate.lock")):
+        flask_migrate.upgrade(directory=str(MIGRATIONS_PATH))

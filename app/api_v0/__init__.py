@@ -1,0 +1,7 @@
+"""`/v0`: the management API (JSON in, JSON out, errors in the shared envelope)."""
+
+from flask import Blueprint
+
+bp = Blueprint("api_v0", __name__, url_prefix="/v0")
+
+from . import models  # noqa: E402,F401  (routes register themselves on bp)

@@ -1,0 +1,82 @@
+"""Configuration: every setting the router reads, in one place, from the environment.
+
+`load_config` turns environment variables into Flask config keys. `create_app(config=...)`
+applies explicit overrides on top (tests use this), so a setting is never read anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+# Environment variable -> (config key, default, converter). The README's configuration table
+# documents the same names; keep them in step.
+_ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
+    "LLM_ROUTER_INSTANCE_PATH": ("INSTANCE_PATH", str(DEFAULT_INSTANCE_PATH), str),
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", None, str),
+    "HF_ENDPOINT": ("HF_ENDPOINT", "https://huggingface.co", str),
+    "HF_TOKEN": ("HF_TOKEN", None, str),
+    "SECRET_KEY": ("SECRET_KEY", None, str),
+    "LLM_ROUTER_SUPPORTED_MODELS": ("SUPPORTED_MODELS_PATH", str(PROJECT_ROOT / "supported_models.json"), str),
+    "LLM_ROUTER_HF_STATS_TTL": ("HF_STATS_TTL_SECONDS", 600, int),
+    "LLM_ROUTER_HF_STATS_TIMEOUT": ("HF_STATS_TIMEOUT_SECONDS", 5.0, float),
+    "LLM_ROUTER_HF_TIMEOUT": ("HF_REQUEST_TIMEOUT_SECONDS", 15.0, float),
+    "LLM_ROUTER_SCHEDULER": ("SCHEDULER_ENABLED", True, lambda v: v.lower() not in ("0", "false", "no", "off")),
+    "LLM_ROUTER_UI_POLL_SECONDS": ("UI_POLL_SECONDS", 10, int),
+    "LLM_ROUTER_LOG_LEVEL": ("LOG_LEVEL", "INFO", str),
+}
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings from the environment, with the documented defaults for what is unset."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for variable, (key, default, convert) in _ENVIRONMENT.items():
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            config[key] = default
+            continue
+        try:
+            config[key] = convert(raw)
+        except ValueError as exc:
+            raise ValueError(f"environment variable {variable}={raw!r} is not valid: {exc}") from exc
+    return config
+
+
+def finish_config(config: dict[str, Any], instance_path: Path) -> None:
+    """Fill in the settings whose defaults live in the instance folder."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance_path / 'router.db'}"
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = read_or_create_secret(instance_path / "secret_key")
+    config["HF_ENDPOINT"] = str(config["HF_ENDPOINT"]).rstrip("/")
+    config.setdefault("HF_CACHE_PATH", str(instance_path / "hf_cache"))
+
+
+def read_or_create_secret(path: Path) -> str:
+    """A secret kept in the instance folder, readable by the owner only, created once."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    value = secrets.token_hex(32)
+    # Write a private temporary file, then link it into place: a concurrent worker either wins
+    # the link or reads the complete file of the one that did.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        value = path.read_text(encoding="utf-8").strip()
+    finally:
+        temporary.unlink()
+    return value

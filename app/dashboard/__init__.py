@@ -1,0 +1,7 @@
+"""Dashboard pages (Jinja, server-rendered; refreshed by polling, no WebSocket)."""
+
+from flask import Blueprint
+
+bp = Blueprint("dashboard", __name__)
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,93 @@
+"""One error shape for the whole API.
+
+Both `/v0` and `/v1` answer errors with the OpenAI envelope
+`{"error": {"message", "type", "param", "code"}}`, so a client parses one format everywhere
+(the system this replaces had three). Services raise `ApiError`; the handlers here turn it, and
+every HTTP error under an API prefix, into that envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/v0/", "/v1/")
+
+_TYPE_BY_STATUS = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "service_unavailable_error",
+}
+
+
+class ApiError(Exception):
+    """A failure to report to the API client: status, machine code, and a sentence for a person."""
+
+    def __init__(self, status: int, code: str, message: str, param: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+
+def error_type(status: int) -> str:
+    if status in _TYPE_BY_STATUS:
+        return _TYPE_BY_STATUS[status]
+    return "invalid_request_error" if status < 500 else "server_error"
+
+
+def error_response(status: int, code: str, message: str, param: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    body = {"error": {"message": message, "type": error_type(status), "param": param, "code": code}}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith(API_PREFIXES)
+
+
+def _http_error_message(exc: HTTPException) -> tuple[str, str]:
+    if exc.code == 404:
+        return "not_found", _("No such endpoint: %(method)s %(path)s.", method=request.method, path=request.path)
+    if exc.code == 405:
+        return "method_not_allowed", _("%(method)s is not allowed on %(path)s.", method=request.method,
+                                       path=request.path)
+    if exc.code == 413:
+        return "request_too_large", _("The request body is too large.")
+    return (exc.name or "error").lower().replace(" ", "_"), exc.description or exc.name
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def handle_api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.param, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException):
+        if not _is_api_request():
+            return exc
+        code, message = _http_error_message(exc)
+        return error_response(exc.code or 500, code, message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        message = _("Internal error; the router log has the details.")
+        if _is_api_request():
+            return error_response(500, "internal_error", message)
+        return message, 500

@@ -1,0 +1,102 @@
+"""Hugging Face statistics (downloads, likes, real file sizes) for the Model Hub.
+
+The Hub list must never wait on the Hub (NFR-1, NFR-2): readers only look at the in-memory
+snapshot kept here, and `refresh` fills it from a background job. Responses go through a
+requests-cache SQLite cache in `instance/` with a 10-minute TTL; when the Hub fails, the last
+cached answer is used (`stale_if_error`), so statistics survive a restart with the Hub down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+import requests
+import requests_cache
+
+log = logging.getLogger(__name__)
+
+_MAX_PARALLEL_FETCHES = 8
+
+
+@dataclass(frozen=True)
+class HubStats:
+    downloads: int
+    likes: int
+    fetched_at: datetime
+    file_sizes: dict[str, int]
+
+    def to_info(self) -> dict:
+        """The `hf_info` object of the Hub list."""
+        return {"downloads": self.downloads, "likes": self.likes,
+                "fetched_at": self.fetched_at.isoformat(timespec="seconds")}
+
+
+class HubStatsCache:
+    """Latest known statistics per repo; reads are lock-free dictionary look-ups."""
+
+    def __init__(self, endpoint: str, cache_path: str, ttl_seconds: int, timeout_seconds: float,
+                 token: str | None = None) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.timeout = timeout_seconds
+        self._token = token
+        self._stats: dict[str, HubStats] = {}
+        self._refresh_lock = threading.Lock()
+        self._session = requests_cache.CachedSession(
+            cache_path, backend="sqlite", expire_after=ttl_seconds, stale_if_error=True,
+            allowable_codes=(200,), allowable_methods=("GET",),
+        )
+
+    def get(self, repo: str) -> HubStats | None:
+        return self._stats.get(repo)
+
+    def refresh(self, repos: Iterable[str]) -> int:
+        """Fetch statistics for `repos` (cached ones cost nothing); returns how many are known.
+
+        Runs in the scheduler's thread. A refresh already under way makes a second one a no-op,
+        so a hanging Hub never piles up threads.
+        """
+        if not self._refresh_lock.acquire(blocking=False):
+            return len(self._stats)
+        try:
+            unique = list(dict.fromkeys(repos))
+            with ThreadPoolExecutor(max_workers=_MAX_PARALLEL_FETCHES, thread_name_prefix="hf-stats") as pool:
+                for repo, stats in zip(unique, pool.map(self._fetch, unique)):
+                    if stats is not None:
+                        self._stats[repo] = stats
+            return len(self._stats)
+        finally:
+            self._refresh_lock.release()
+
+    def _fetch(self, repo: str) -> HubStats | None:
+        url = f"{self.endpoint}/api/models/{quote(repo, safe='/')}"
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        try:
+            response = self._session.get(url, params={"blobs": "true"}, headers=headers,
+                                         timeout=(self.timeout, self.timeout))
+        except requests.RequestException as exc:
+            log.info("Hugging Face statistics for %s unavailable (%s: %s)", repo, type(exc).__name__, exc)
+            return None
+        if response.status_code != 200:
+            log.info("Hugging Face statistics for %s: HTTP %s from %s", repo, response.status_code, url)
+            return None
+        try:
+            data = response.json()
+            fetched_at = getattr(response, "created_at", None) or datetime.now(timezone.utc)
+            if fetched_at.tzinfo is None:
+                fetched_at = fetched_at.replace(tzinfo=timezone.utc)
+            sizes = {item["rfilename"]: int(item["size"]) for item in data.get("siblings") or []
+                     if isinstance(item, dict) and "rfilename" in item and isinstance(item.get("size"), int)}
+            return HubStats(downloads=int(data.get("downloads") or 0), likes=int(data.get("likes") or 0),
+                            fetched_at=fetched_at, file_sizes=sizes)
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("Hugging Face statistics for %s: unexpected answer from %s (%s)", repo, url, exc)
+            return None
+
+    def close(self) -> None:
+        self._session.close()

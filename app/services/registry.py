@@ -1,0 +1,240 @@
+"""Registered models: registration (metadata only, FR-4/FR-5), listing, deletion, the Hub list.
+
+Blueprints and dashboard pages call these functions; nothing here knows about HTTP beyond raising
+`ApiError` with a status and a sentence for a person.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import ApiError
+from ..extensions import db
+from ..models import RegisteredModel, as_utc
+from .catalog import Catalog, SupportedModel
+from .hf_stats import HubStatsCache
+from .hub_inspect import (
+    choose_artifact,
+    list_repo_files,
+    listed_size,
+    parse_model_reference,
+    url_model_id,
+)
+from .lifecycle import ModelSummary, NodeModelState, summarize
+from .paths import is_safe_relative_path
+
+DEFAULT_PLATFORMS = {
+    "llama_cpp": ["linux-cpu", "linux-cuda", "macos-metal"],
+    "ctranslate2": ["linux-cpu", "linux-cuda"],
+}
+_REGISTER_FIELDS = {"id": 128, "repo": 512, "filename": 255, "display_name": 120}
+
+
+def catalog() -> Catalog:
+    return current_app.extensions["catalog"]
+
+
+def hub_stats() -> HubStatsCache:
+    return current_app.extensions["hub_stats"]
+
+
+def node_states() -> dict[str, list[NodeModelState]]:
+    """Every node's latest report per model id. No node reports yet: nodes join with the node agent."""
+    return {}
+
+
+# --- Registration -------------------------------------------------------------------------------
+
+def parse_register_body(body: Any) -> dict[str, str]:
+    """Checks the JSON body of `POST /v0/models/register`; 400 with the field at fault otherwise."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", _("The request body must be a JSON object."))
+    unknown = sorted(set(body) - set(_REGISTER_FIELDS))
+    if unknown:
+        raise ApiError(400, "unknown_field", _("Unknown field '%(field)s'. Send either id, or repo with optional "
+                                               "filename and display_name.", field=unknown[0]), unknown[0])
+    fields: dict[str, str] = {}
+    for name, limit in _REGISTER_FIELDS.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ApiError(400, "invalid_type", _("'%(field)s' must be a string.", field=name), name)
+        value = value.strip()
+        if not value:
+            raise ApiError(400, "empty_field", _("'%(field)s' must not be empty.", field=name), name)
+        if len(value) > limit:
+            raise ApiError(400, "too_long", _("'%(field)s' is longer than %(limit)d characters.", field=name,
+                                              limit=limit), name)
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise ApiError(400, "invalid_characters", _("'%(field)s' contains control characters.", field=name), name)
+        fields[name] = value
+    if ("id" in fields) == ("repo" in fields):
+        raise ApiError(400, "missing_field", _("Send either 'id' (a supported model) or 'repo' (a Hugging Face "
+                                               "repo or URL), not both or neither."), "id" if "id" in fields else "repo")
+    if "id" in fields and ({"filename", "display_name"} & set(fields)):
+        raise ApiError(400, "unexpected_field", _("'filename' and 'display_name' go with 'repo', not with 'id'."),
+                       "filename" if "filename" in fields else "display_name")
+    if "filename" in fields and not is_safe_relative_path(fields["filename"]):
+        raise ApiError(400, "invalid_filename", _("'filename' must be a relative path inside the repository "
+                                                  "(no '..', no leading '/')."), "filename")
+    return fields
+
+
+def register(body: Any) -> RegisteredModel:
+    fields = parse_register_body(body)
+    if "id" in fields:
+        supported = catalog().get(fields["id"])
+        if supported is None:
+            raise ApiError(404, "model_not_found", _("'%(id)s' is not a supported model. GET /v0/models/hub lists "
+                                                     "them; other models can be registered by repo.",
+                                                     id=fields["id"]), "id")
+        return _store(_from_supported(supported))
+    config = current_app.config
+    reference = parse_model_reference(fields["repo"], config["HF_ENDPOINT"])
+    if "filename" in fields and reference.filename and fields["filename"] != reference.filename:
+        raise ApiError(400, "conflicting_filename", _("The URL names %(url_file)s but 'filename' says %(file)s.",
+                                                      url_file=reference.filename, file=fields["filename"]), "filename")
+    listing = list_repo_files(reference, config["HF_ENDPOINT"], config["HF_TOKEN"],
+                              config["HF_REQUEST_TIMEOUT_SECONDS"])
+    artifact = choose_artifact(listing, fields.get("filename") or reference.filename)
+    supported = catalog().find_file(listing.repo, artifact.filename)
+    if supported is not None:  # the same file as a catalog entry: one model, one id
+        model = _from_supported(supported)
+        model.revision = listing.sha
+        model.files = [item.to_dict() for item in artifact.files]
+        model.name = fields.get("display_name", model.name)
+        return _store(model)
+    repo_name = listing.repo.split("/", 1)[1]
+    default_name = f"{repo_name} {artifact.quantization}" if artifact.quantization else repo_name
+    return _store(RegisteredModel(
+        id=url_model_id(listing.repo, artifact), source="url", name=fields.get("display_name", default_name),
+        description="", repo=listing.repo, revision=listing.sha, filename=artifact.filename,
+        files=[item.to_dict() for item in artifact.files], format=artifact.format, engine=artifact.engine,
+        size_bytes=artifact.size_bytes, required_memory_bytes=artifact.required_memory_bytes,
+        quantization=artifact.quantization, capabilities=["chat", "completion"], tags=[],
+    ))
+
+
+def _from_supported(supported: SupportedModel) -> RegisteredModel:
+    return RegisteredModel(
+        id=supported.id, source="supported", name=supported.name, description=supported.description,
+        repo=supported.repo, revision="main", filename=supported.recommended_filename, files=[],
+        format=supported.format, engine=supported.engine, size_bytes=_best_size(supported),
+        required_memory_bytes=supported.required_memory_bytes, quantization=supported.quantization,
+        capabilities=list(supported.capabilities), tags=list(supported.tags),
+    )
+
+
+def _store(model: RegisteredModel) -> RegisteredModel:
+    """Insert; the primary key decides who wins when two requests register the same model."""
+    db.session.add(model)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise ApiError(409, "model_already_registered", _("'%(id)s' is already registered.", id=model.id), "id")
+    return model
+
+
+# --- Reading and deleting -------------------------------------------------------------------------
+
+def registered_models() -> list[RegisteredModel]:
+    return list(db.session.scalars(select(RegisteredModel).order_by(RegisteredModel.created_at,
+                                                                    RegisteredModel.id)))
+
+
+def model_exists(model_id: str) -> bool:
+    return db.session.get(RegisteredModel, model_id) is not None
+
+
+def get_model(model_id: str) -> RegisteredModel:
+    model = db.session.get(RegisteredModel, model_id)
+    if model is None:
+        raise ApiError(404, "model_not_found", _("Model '%(id)s' is not registered.", id=model_id), "id")
+    return model
+
+
+def delete_model(model_id: str) -> None:
+    model = get_model(model_id)
+    db.session.delete(model)
+    db.session.commit()
+
+
+def model_record(model: RegisteredModel, states: list[NodeModelState]) -> dict[str, Any]:
+    summary = summarize(True, states)
+    return {
+        "id": model.id, "name": model.name, "source": model.source, "repo": model.repo, "revision": model.revision,
+        "filename": model.filename, "files": model.files, "format": model.format, "engine": model.engine,
+        "size_bytes": model.size_bytes, "required_memory_bytes": model.required_memory_bytes,
+        "quantization": model.quantization, "capabilities": model.capabilities,
+        "lifecycle_status": summary.lifecycle_status, "status": summary.status,
+        "download_progress": summary.download_progress, "error": summary.error,
+        "created_at": as_utc(model.created_at).isoformat(timespec="seconds") if model.created_at else None,
+        "nodes": [state.to_dict() for state in states], "warnings": [],
+    }
+
+
+def model_records() -> list[dict[str, Any]]:
+    states = node_states()
+    return [model_record(model, states.get(model.id, [])) for model in registered_models()]
+
+
+def ready_models() -> list[RegisteredModel]:
+    """Models ready on at least one online node: the only ones `/v1` shows (FR-6)."""
+    states = node_states()
+    return [model for model in registered_models()
+            if summarize(True, states.get(model.id, [])).lifecycle_status == "ready"]
+
+
+# --- The Model Hub list (FR-2) --------------------------------------------------------------------
+
+def _best_size(supported: SupportedModel) -> int:
+    """The Hub's own size of the file when known (catalog sizes can be approximate), else the catalog's."""
+    stats = hub_stats().get(supported.repo)
+    listed = listed_size(supported.format, supported.recommended_filename, stats.file_sizes) if stats else None
+    return listed or supported.size_bytes
+
+
+def _hub_fields(summary: ModelSummary, repo: str) -> dict[str, Any]:
+    stats = hub_stats().get(repo)
+    return {"status": summary.status, "lifecycle_status": summary.lifecycle_status,
+            "download_progress": summary.download_progress, "error": summary.error,
+            "hf_info": stats.to_info() if stats else None}
+
+
+def _matches(entry: dict[str, Any], query: str) -> bool:
+    haystack = [entry["name"], entry["id"], *entry["tags"]]
+    return any(query in text.lower() for text in haystack)
+
+
+def hub_entries(query: str | None = None) -> list[dict[str, Any]]:
+    """Every supported model in file order, then URL-registered ones. Reads only local state."""
+    registered = {model.id: model for model in registered_models()}
+    states = node_states()
+    entries = []
+    for supported in catalog():
+        summary = summarize(supported.id in registered, states.get(supported.id, []))
+        entries.append({**supported.to_dict(), "size_bytes": _best_size(supported), "source": "supported",
+                        **_hub_fields(summary, supported.repo)})
+    for model in registered.values():
+        if model.source == "supported" and catalog().get(model.id) is not None:
+            continue
+        summary = summarize(True, states.get(model.id, []))
+        entries.append({
+            "id": model.id, "name": model.name, "description": model.description, "repo": model.repo,
+            "recommended_filename": model.filename, "size_bytes": model.size_bytes,
+            "required_memory_bytes": model.required_memory_bytes, "tags": model.tags,
+            "capabilities": model.capabilities, "quantization": model.quantization, "parameter_count": None,
+            "format": model.format, "engine": model.engine, "platforms": DEFAULT_PLATFORMS.get(model.engine, []),
+            "source": model.source, **_hub_fields(summary, model.repo),
+        })
+    if query:
+        needle = query.strip().lower()
+        entries = [entry for entry in entries if _matches(entry, needle)]
+    return entries
