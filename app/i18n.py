@@ -13,3 +13,13 @@ def select_locale() -> str:
     if chosen in LANGUAGES:
         return chosen
     return request.accept_languages.best_match(list(LANGUAGES)) or "en"
+
+
+def extract_catalog(fileobj, keywords, comment_tags, options):
+    """pybabel extractor for `supported_models.json`: names and descriptions are user-visible text."""
+    import json
+
+    for index, entry in enumerate(json.load(fileobj)):
+        for field in ("name", "description"):
+            if isinstance(entry, dict) and isinstance(entry.get(field), str):
+                yield index + 1, "gettext", entry[field], [f"supported model {entry.get('id')}: {field}"]
