@@ -3,22 +3,14 @@ imitation of the Hugging Face Hub, and a real router process (gunicorn) for brow
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
 from app import create_app
 from tests.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.router_process import PROJECT_ROOT, RouterProcess, free_port, start_router  # noqa: F401
 
 # Repos of the imitation Hub used across tests.
 GGUF_REPO = "acme/Tiny-Chat-GGUF"
@@ -85,53 +77,6 @@ def app(tmp_path: Path, hub: HubImitation):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class RouterProcess:
-    url: str
-    process: subprocess.Popen
-    instance_path: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_router(tmp_path: Path, hub_url: str, extra_env: dict[str, str] | None = None) -> RouterProcess:
-    """The real router under gunicorn, as operators run it; waits until it answers."""
-    port = free_port()
-    instance = tmp_path / "router-instance"
-    env = {**os.environ, "LLM_ROUTER_INSTANCE_PATH": str(instance), "HF_ENDPOINT": hub_url,
-           "LLM_ROUTER_HOST": "127.0.0.1", "LLM_ROUTER_PORT": str(port), "LLM_ROUTER_HF_STATS_TIMEOUT": "1",
-           **(extra_env or {})}
-    log = open(tmp_path / "router.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                               cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"router exited with {process.returncode}: "
-                               f"{(tmp_path / 'router.log').read_text(errors='replace')}")
-        try:
-            if requests.get(f"{url}/v0/models/hub", timeout=1).status_code == 200:
-                return RouterProcess(url, process, instance)
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("router did not answer within 30 s")
 
 
 @pytest.fixture

@@ -602,14 +602,15 @@ def _parse_range(header: str, total: int) -> tuple[int, int] | str | None:
                 return "unsatisfiable"
             return max(0, total - suffix), total
         start = int(first)
-        end = int(last) + 1 if last != "" else total
+        last_inclusive = int(last) if last != "" else None
     except ValueError:
         return None
-    if start < 0 or end <= start:
-        return None
+    if start < 0 or (last_inclusive is not None and last_inclusive < start):
+        return None  # syntactically invalid: ignore the header
     if start >= total:
         return "unsatisfiable"
-    return start, min(end, total)
+    end = total if last_inclusive is None else min(last_inclusive + 1, total)
+    return start, end
 
 
 # --------------------------------------------------------------------------------------------------

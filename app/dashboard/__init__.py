@@ -2,6 +2,9 @@
 
 from flask import Blueprint
 
+from .formatting import register_filters
+
 bp = Blueprint("dashboard", __name__)
+bp.record_once(lambda state: register_filters(state.app))
 
 from . import views  # noqa: E402,F401

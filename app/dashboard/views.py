@@ -1,8 +1,47 @@
-"""Page routes."""
+"""Page routes. Views only gather data from `app.services` and pick a template."""
 
-from flask import redirect, url_for
+from __future__ import annotations
 
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
+
+from ..i18n import LANGUAGE_COOKIE, LANGUAGES
+from ..services import registry
 from . import bp
+
+LANGUAGE_COOKIE_MAX_AGE = timedelta(days=365)
+
+
+@bp.app_context_processor
+def page_context() -> dict:
+    """What base.html needs on every page: the language, the switcher's links, the poll interval."""
+    locale = get_locale()
+    return {
+        "current_language": locale.language if locale else "en",
+        "languages": LANGUAGES,
+        "current_path": current_path(),
+        "poll_seconds": current_app.config["UI_POLL_SECONDS"],
+    }
+
+
+def current_path() -> str:
+    """This page's path and query, for the language switcher to come back to."""
+    query = request.query_string.decode("latin-1")
+    return f"{request.path}?{query}" if query else request.path
+
+
+def is_local_path(target: str | None) -> bool:
+    """True for a path on this site ("/models?q=x"); false for "//host", "https://host", "/\\host" and
+    anything with control characters (browsers drop tabs and newlines, turning "/\\t/host" into "//host")."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ord(char) < 32 or ord(char) == 127 for char in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
 
 
 @bp.get("/")
@@ -10,6 +49,42 @@ def index():
     return redirect(url_for("dashboard.models_hub"))
 
 
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    if code not in LANGUAGES:
+        abort(404)
+    target = request.args.get("next")
+    response = redirect(target if is_local_path(target) else "/")
+    response.set_cookie(LANGUAGE_COOKIE, code, max_age=LANGUAGE_COOKIE_MAX_AGE, samesite="Lax",
+                        secure=request.is_secure)
+    return response
+
+
+def _fragment(template: str, **context):
+    """Just a partial's HTML, for the page's JavaScript to swap in; never cached."""
+    response = current_app.make_response(render_template(template, **context))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/models")
 def models_hub():
-    return "models"
+    query = request.args.get("q", "")
+    return render_template("dashboard/models_hub.html", entries=registry.hub_entries(query), query=query,
+                           active_tab="hub")
+
+
+@bp.get("/models/_hub")
+def models_hub_fragment():
+    query = request.args.get("q", "")
+    return _fragment("dashboard/_hub_list.html", entries=registry.hub_entries(query), query=query)
+
+
+@bp.get("/models/local")
+def models_local():
+    return render_template("dashboard/models_local.html", records=registry.model_records(), active_tab="local")
+
+
+@bp.get("/models/_local")
+def models_local_fragment():
+    return _fragment("dashboard/_local_list.html", records=registry.model_records())
