@@ -7,6 +7,7 @@ llama.cpp or CTranslate2 can run it, and refuses with a reason when neither can.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from huggingface_hub.errors import (
 
 from ..errors import ApiError
 from .paths import is_safe_relative_path, is_valid_repo_id
+
+log = logging.getLogger(__name__)
 
 HUB_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 
@@ -145,6 +148,8 @@ def list_repo_files(reference: ModelReference, endpoint: str, token: str | None,
         raise ApiError(404, "repo_not_found", _("Repository %(repo)s was not found on the Hub (or it is private).",
                                                 repo=reference.repo), "repo") from exc
     except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
+        log.warning("reading %s@%s from the Hub at %s failed: %s: %s", reference.repo, reference.revision, endpoint,
+                    type(exc).__name__, exc)
         raise ApiError(503, "hub_unavailable", _("The Hugging Face Hub at %(endpoint)s could not be reached "
                                                  "(%(reason)s). Nothing was registered; try again later.",
                                                  endpoint=endpoint, reason=type(exc).__name__)) from exc

@@ -6,6 +6,7 @@ Blueprints and dashboard pages call these functions; nothing here knows about HT
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import current_app
@@ -27,6 +28,8 @@ from .hub_inspect import (
 )
 from .lifecycle import ModelSummary, NodeModelState, summarize
 from .paths import is_safe_relative_path
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PLATFORMS = {
     "llama_cpp": ["linux-cpu", "linux-cuda", "macos-metal"],
@@ -138,7 +141,10 @@ def _store(model: RegisteredModel) -> RegisteredModel:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
+        log.info("registration of %s refused: already registered", model.id)
         raise ApiError(409, "model_already_registered", _("'%(id)s' is already registered.", id=model.id), "id")
+    log.info("registered %s: %s %s (%s, %s bytes)", model.id, model.repo, model.filename, model.engine,
+             model.size_bytes)
     return model
 
 
@@ -164,6 +170,7 @@ def delete_model(model_id: str) -> None:
     model = get_model(model_id)
     db.session.delete(model)
     db.session.commit()
+    log.info("deleted %s", model_id)
 
 
 def model_record(model: RegisteredModel, states: list[NodeModelState]) -> dict[str, Any]:
