@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("MAX_CONTENT_LENGTH", 1024 * 1024)
     app.json.sort_keys = False
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
 
     # A broken catalog stops start-up here, with a message naming the entry and field.
     app.extensions["catalog"] = load_catalog(app.config["SUPPORTED_MODELS_PATH"])

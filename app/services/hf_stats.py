@@ -65,26 +65,30 @@ class HubStatsCache:
             return len(self._stats)
         try:
             unique = list(dict.fromkeys(repos))
+            failures = []
             with ThreadPoolExecutor(max_workers=_MAX_PARALLEL_FETCHES, thread_name_prefix="hf-stats") as pool:
-                for repo, stats in zip(unique, pool.map(self._fetch, unique)):
+                for repo, (stats, problem) in zip(unique, pool.map(self._fetch, unique)):
                     if stats is not None:
                         self._stats[repo] = stats
+                    else:
+                        failures.append(f"{repo}: {problem}")
+            if failures:  # one line, not one per repo: a Hub outage is one event
+                log.warning("Hugging Face statistics unavailable for %d of %d repos at %s (first: %s); the Model Hub "
+                            "shows the last known figures", len(failures), len(unique), self.endpoint, failures[0])
             return len(self._stats)
         finally:
             self._refresh_lock.release()
 
-    def _fetch(self, repo: str) -> HubStats | None:
+    def _fetch(self, repo: str) -> tuple[HubStats | None, str | None]:
         url = f"{self.endpoint}/api/models/{quote(repo, safe='/')}"
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
             response = self._session.get(url, params={"blobs": "true"}, headers=headers,
                                          timeout=(self.timeout, self.timeout))
         except requests.RequestException as exc:
-            log.info("Hugging Face statistics for %s unavailable (%s: %s)", repo, type(exc).__name__, exc)
-            return None
+            return None, type(exc).__name__
         if response.status_code != 200:
-            log.info("Hugging Face statistics for %s: HTTP %s from %s", repo, response.status_code, url)
-            return None
+            return None, f"HTTP {response.status_code}"
         try:
             data = response.json()
             fetched_at = getattr(response, "created_at", None) or datetime.now(timezone.utc)
@@ -93,10 +97,9 @@ class HubStatsCache:
             sizes = {item["rfilename"]: int(item["size"]) for item in data.get("siblings") or []
                      if isinstance(item, dict) and "rfilename" in item and isinstance(item.get("size"), int)}
             return HubStats(downloads=int(data.get("downloads") or 0), likes=int(data.get("likes") or 0),
-                            fetched_at=fetched_at, file_sizes=sizes)
+                            fetched_at=fetched_at, file_sizes=sizes), None
         except (ValueError, TypeError, AttributeError) as exc:
-            log.warning("Hugging Face statistics for %s: unexpected answer from %s (%s)", repo, url, exc)
-            return None
+            return None, f"unexpected answer ({exc})"
 
     def close(self) -> None:
         self._session.close()
