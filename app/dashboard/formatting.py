@@ -7,7 +7,7 @@ locale (Flask-Babel), so "4,683,073,248" bytes reads "4.4 GiB" in English and Ja
 from __future__ import annotations
 
 from flask import Flask
-from flask_babel import format_decimal, format_percent
+from flask_babel import format_decimal, format_percent, gettext
 
 _BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -50,7 +50,19 @@ def model_format(value: str | None) -> str:
     return _FORMAT_NAMES.get(value.lower(), value)
 
 
-FILTERS = {"filesize": filesize, "number": number, "percent": percent, "model_format": model_format}
+def catalog_text(value: str | None) -> str:
+    """Catalog text in the page's language when the catalog has a translation, else as given.
+
+    For text that may also be a user's own words (a registered model's name): unlike `_()` in a
+    template, it never treats the text as a format string or as markup.
+    """
+    if not value:
+        return value or ""
+    return gettext(value)
+
+
+FILTERS = {"filesize": filesize, "number": number, "percent": percent, "model_format": model_format,
+           "catalog_text": catalog_text}
 
 
 def register_filters(app: Flask) -> None:

@@ -29,7 +29,7 @@ def page_context() -> dict:
 
 def current_path() -> str:
     """This page's path and query, for the language switcher to come back to."""
-    query = request.query_string.decode("latin-1")
+    query = request.query_string.decode("utf-8", "replace")
     return f"{request.path}?{query}" if query else request.path
 
 

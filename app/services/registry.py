@@ -187,8 +187,9 @@ def model_record(model: RegisteredModel, states: list[NodeModelState]) -> dict[s
     }
 
 
-def model_records() -> list[dict[str, Any]]:
-    states = node_states()
+def model_records(states: dict[str, list[NodeModelState]] | None = None) -> list[dict[str, Any]]:
+    """Registered models with their state; `states` defaults to what the nodes last reported."""
+    states = node_states() if states is None else states
     return [model_record(model, states.get(model.id, [])) for model in registered_models()]
 
 
@@ -220,10 +221,12 @@ def _matches(entry: dict[str, Any], query: str) -> bool:
     return any(query in text.lower() for text in haystack)
 
 
-def hub_entries(query: str | None = None) -> list[dict[str, Any]]:
-    """Every supported model in file order, then URL-registered ones. Reads only local state."""
+def hub_entries(query: str | None = None,
+                states: dict[str, list[NodeModelState]] | None = None) -> list[dict[str, Any]]:
+    """Every supported model in file order, then URL-registered ones. Reads only local state;
+    `states` defaults to what the nodes last reported."""
     registered = {model.id: model for model in registered_models()}
-    states = node_states()
+    states = node_states() if states is None else states
     entries = []
     for supported in catalog():
         summary = summarize(supported.id in registered, states.get(supported.id, []))

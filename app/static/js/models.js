@@ -1,0 +1,436 @@
+/* The Models page: search, refresh by polling, registering and deleting through the /v0 API.
+ *
+ * The server renders every list (one Jinja partial for the page and for the fragment endpoints);
+ * this script only fetches that HTML and swaps it in, keeping keyboard focus where it was. Every
+ * sentence it shows comes translated from the page (#ui-strings) or from the API's error message.
+ */
+(function () {
+  "use strict";
+
+  const list = document.getElementById("model-list");
+  if (!list) {
+    return;
+  }
+  const strings = JSON.parse(document.getElementById("ui-strings").textContent);
+  const liveRegion = document.getElementById("live-region");
+  const pageAlert = document.getElementById("page-alert");
+  const searchInput = document.getElementById("model-search");
+  const registerDialog = document.getElementById("register-dialog");
+  const registerForm = document.getElementById("register-form");
+  const registerSubmit = document.getElementById("register-submit");
+  const registerError = document.getElementById("register-error");
+  const deleteDialog = document.getElementById("delete-dialog");
+  const deleteForm = document.getElementById("delete-form");
+  const deleteSubmit = document.getElementById("delete-submit");
+  const deleteError = document.getElementById("delete-error");
+  const deleteTitle = document.getElementById("delete-dialog-title");
+  const pollMs = Math.max(1, parseInt(list.dataset.pollSeconds, 10) || 10) * 1000;
+  // Which register-form field an API error's `param` points at.
+  const fieldIds = {repo: "register-repo", filename: "register-filename", display_name: "register-display-name"};
+
+  let query = searchInput ? searchInput.value : "";
+  let inFlight = null; // AbortController of the fragment request under way
+  let refreshWanted = false; // a refresh was skipped because a dialog was open
+  let lastHtml = null;
+  let pollTimer = null;
+
+  // --- Small helpers -------------------------------------------------------------------------
+
+  function fill(template, values) {
+    return template.replace(/%\((\w+)\)s/g, function (match, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
+    });
+  }
+
+  function announce(message) {
+    // Emptied first so that the same sentence twice in a row is announced twice.
+    liveRegion.textContent = "";
+    window.setTimeout(function () { liveRegion.textContent = message; }, 50);
+  }
+
+  /* An error of an action started outside a dialog, shown until dismissed (button or Escape). */
+  function showAlert(message, origin) {
+    const text = document.createElement("p");
+    text.className = "page-alert__text";
+    text.textContent = message;
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "button button--secondary button--small";
+    dismiss.textContent = strings.dismiss;
+    dismiss.addEventListener("click", function () {
+      clearAlert();
+      (findByKey(pageAlert.dataset.originKey) || list).focus(); // back to where the user was
+    });
+    pageAlert.dataset.originKey = focusKey(origin) || "";
+    pageAlert.replaceChildren(text, dismiss);
+  }
+
+  function clearAlert() {
+    pageAlert.replaceChildren();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !dialogOpen() && pageAlert.childElementCount > 0) {
+      const inAlert = pageAlert.contains(document.activeElement);
+      clearAlert();
+      if (inAlert) {
+        (findByKey(pageAlert.dataset.originKey) || list).focus();
+      }
+    }
+  });
+
+  function dialogOpen() {
+    return document.querySelector("dialog[open]") !== null;
+  }
+
+  /* A key that finds "the same" control again after the list is re-rendered. */
+  function focusKey(element) {
+    if (!element || element === document.body) {
+      return null;
+    }
+    if (element.dataset && element.dataset.focusKey) {
+      return element.dataset.focusKey;
+    }
+    return element.id ? "#" + element.id : null;
+  }
+
+  function findByKey(key) {
+    if (!key) {
+      return null;
+    }
+    if (key.charAt(0) === "#") {
+      return document.getElementById(key.slice(1));
+    }
+    for (const candidate of document.querySelectorAll("[data-focus-key]")) {
+      if (candidate.dataset.focusKey === key) {
+        return candidate;
+      }
+    }
+    return null;
+  }
+
+  /* The model's name as the page shows it: the heading the action button is described by. */
+  function nameFor(button) {
+    const title = document.getElementById(button.getAttribute("aria-describedby"));
+    return title ? title.textContent.trim() : button.dataset.modelId;
+  }
+
+  async function callApi(method, url, body) {
+    const init = {method: method, headers: {Accept: "application/json"}, credentials: "same-origin"};
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, init);
+    } catch (error) {
+      return {ok: false, message: strings.networkError, param: null};
+    }
+    let data = null;
+    if (response.status !== 204) {
+      try {
+        data = await response.json();
+      } catch (error) {
+        data = null;
+      }
+    }
+    if (response.ok) {
+      return {ok: true, data: data};
+    }
+    const problem = data && data.error;
+    return {
+      ok: false,
+      message: (problem && problem.message) || fill(strings.httpError, {status: response.status}),
+      param: (problem && problem.param) || null,
+    };
+  }
+
+  // --- Refreshing the list -------------------------------------------------------------------
+
+  function swap(html) {
+    const active = document.activeElement;
+    const hadFocus = active !== null && active !== list && list.contains(active);
+    const key = hadFocus ? focusKey(active) : null;
+    list.innerHTML = html;
+    if (hadFocus) {
+      const target = findByKey(key);
+      (target && list.contains(target) ? target : list).focus({preventScroll: true});
+    }
+  }
+
+  /* Fetch the list's HTML and swap it in. `force` replaces a request under way (a poll) instead of
+   * yielding to it. Open dialogs are never touched: the refresh happens when they close. */
+  async function refresh(options) {
+    const force = Boolean(options && options.force);
+    const reportErrors = Boolean(options && options.reportErrors);
+    if (dialogOpen()) {
+      refreshWanted = true;
+      return false;
+    }
+    if (inFlight) {
+      if (!force) {
+        return false;
+      }
+      inFlight.abort();
+    }
+    const controller = new AbortController();
+    inFlight = controller;
+    const url = list.dataset.fragmentUrl + (query.trim() ? "?q=" + encodeURIComponent(query) : "");
+    try {
+      const response = await fetch(url, {signal: controller.signal, headers: {Accept: "text/html"}, cache: "no-store"});
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      const html = await response.text();
+      if (controller.signal.aborted) {
+        return false;
+      }
+      if (dialogOpen()) {
+        refreshWanted = true;
+        return false;
+      }
+      if (html !== lastHtml) {
+        swap(html);
+        lastHtml = html;
+      }
+      return true;
+    } catch (error) {
+      if (error.name !== "AbortError" && reportErrors) {
+        showAlert(strings.networkError, document.activeElement);
+      }
+      return false;
+    } finally {
+      if (inFlight === controller) {
+        inFlight = null;
+      }
+    }
+  }
+
+  function schedulePoll() {
+    window.clearTimeout(pollTimer);
+    if (document.visibilityState !== "hidden") {
+      pollTimer = window.setTimeout(poll, pollMs);
+    }
+  }
+
+  function poll() {
+    refresh().finally(schedulePoll);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") {
+      window.clearTimeout(pollTimer); // no requests from a tab nobody looks at
+    } else {
+      poll();
+    }
+  });
+  schedulePoll();
+
+  // --- Search --------------------------------------------------------------------------------
+
+  async function runSearch() {
+    query = searchInput.value;
+    const here = new URL(window.location.href);
+    if (query.trim()) {
+      here.searchParams.set("q", query);
+    } else {
+      here.searchParams.delete("q");
+    }
+    const path = here.pathname + here.search;
+    window.history.replaceState(window.history.state, "", path + here.hash);
+    // The language switcher brings the user back to the same search.
+    for (const link of document.querySelectorAll(".lang-switch a[href]")) {
+      const target = new URL(link.href);
+      target.searchParams.set("next", path);
+      link.href = target.pathname + target.search;
+    }
+    if (await refresh({force: true, reportErrors: true})) {
+      const count = list.querySelector("[data-result-count]");
+      if (count) {
+        announce(count.textContent.trim());
+      }
+    }
+  }
+
+  if (searchInput) {
+    let debounce = null;
+    searchInput.addEventListener("input", function () {
+      window.clearTimeout(debounce);
+      debounce = window.setTimeout(runSearch, 200);
+    });
+    searchInput.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      window.clearTimeout(debounce);
+      runSearch();
+    });
+  }
+
+  // --- Dialogs -------------------------------------------------------------------------------
+
+  function openDialog(dialog, opener) {
+    dialog.dataset.openerKey = focusKey(opener) || "";
+    dialog.showModal();
+  }
+
+  for (const dialog of [registerDialog, deleteDialog]) {
+    dialog.addEventListener("close", function () {
+      // Back to the control that opened the dialog (or its re-rendered twin).
+      const opener = findByKey(dialog.dataset.openerKey);
+      (opener || list).focus();
+      if (refreshWanted) {
+        refreshWanted = false;
+        refresh({force: true});
+      }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    const closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      closer.closest("dialog").close();
+      return;
+    }
+    const button = event.target.closest("[data-action]");
+    if (!button || button.getAttribute("aria-disabled") === "true") {
+      return;
+    }
+    if (button.dataset.action === "register") {
+      registerSupported(button);
+    } else if (button.dataset.action === "delete") {
+      openDelete(button);
+    }
+  });
+
+  // --- Registering ---------------------------------------------------------------------------
+
+  function setBusy(button, label) {
+    // aria-disabled rather than disabled: a disabled button would lose keyboard focus.
+    button.setAttribute("aria-disabled", "true");
+    button.dataset.idleLabel = button.textContent;
+    button.textContent = label;
+  }
+
+  function clearBusy(button) {
+    if (button.getAttribute("aria-disabled") === "true") {
+      button.removeAttribute("aria-disabled");
+      button.textContent = button.dataset.idleLabel;
+    }
+  }
+
+  async function registerSupported(button) {
+    const name = nameFor(button);
+    setBusy(button, strings.registering);
+    const result = await callApi("POST", registerForm.action, {id: button.dataset.modelId});
+    if (result.ok) {
+      clearAlert();
+      await refresh({force: true});
+      announce(fill(strings.registered, {name: name}));
+    } else {
+      showAlert(result.message, button);
+    }
+    clearBusy(button); // still on the page only when the refresh did not replace it
+  }
+
+  function clearFieldErrors() {
+    registerError.textContent = "";
+    for (const id of Object.values(fieldIds)) {
+      const field = document.getElementById(id);
+      field.removeAttribute("aria-invalid");
+      if (field.dataset.hint) {
+        field.setAttribute("aria-describedby", field.dataset.hint);
+      } else {
+        field.removeAttribute("aria-describedby");
+      }
+    }
+  }
+
+  function showFieldError(message, param) {
+    const field = document.getElementById(fieldIds[param] || fieldIds.repo);
+    registerError.textContent = message;
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", ((field.dataset.hint || "") + " " + registerError.id).trim());
+    field.focus();
+  }
+
+  document.getElementById("open-register-dialog").addEventListener("click", function (event) {
+    clearFieldErrors();
+    openDialog(registerDialog, event.currentTarget);
+  });
+
+  registerForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    if (registerSubmit.disabled) {
+      return;
+    }
+    clearFieldErrors();
+    const body = {};
+    for (const [key, value] of new FormData(registerForm)) {
+      const text = String(value).trim();
+      if (text) {
+        body[key] = text;
+      }
+    }
+    registerSubmit.disabled = true;
+    registerSubmit.textContent = strings.registering;
+    registerForm.setAttribute("aria-busy", "true");
+    const result = await callApi("POST", registerForm.action, body);
+    registerSubmit.disabled = false;
+    registerSubmit.textContent = strings.register;
+    registerForm.removeAttribute("aria-busy");
+    if (result.ok) {
+      const name = (result.data && result.data.name) || body.repo;
+      registerForm.reset();
+      if (registerDialog.open) {
+        registerDialog.close();
+      }
+      clearAlert();
+      await refresh({force: true});
+      announce(fill(strings.registered, {name: name}));
+    } else if (registerDialog.open) {
+      showFieldError(result.message, result.param);
+    } else {
+      showAlert(result.message, document.getElementById("open-register-dialog")); // closed while waiting
+    }
+  });
+
+  // --- Deleting ------------------------------------------------------------------------------
+
+  function openDelete(button) {
+    const name = nameFor(button);
+    deleteForm.dataset.modelId = button.dataset.modelId;
+    deleteForm.dataset.modelName = name;
+    deleteTitle.textContent = fill(strings.deleteTitle, {name: name});
+    deleteError.textContent = "";
+    openDialog(deleteDialog, button);
+  }
+
+  deleteForm.addEventListener("submit", async function (event) {
+    event.preventDefault();
+    if (deleteSubmit.disabled) {
+      return;
+    }
+    const modelId = deleteForm.dataset.modelId;
+    const name = deleteForm.dataset.modelName;
+    const url = deleteForm.dataset.modelsUrl + "/" + modelId.split("/").map(encodeURIComponent).join("/");
+    deleteError.textContent = "";
+    deleteSubmit.disabled = true;
+    deleteSubmit.textContent = strings.deleting;
+    const result = await callApi("DELETE", url);
+    deleteSubmit.disabled = false;
+    deleteSubmit.textContent = strings.delete;
+    if (result.ok) {
+      if (deleteDialog.open) {
+        deleteDialog.close();
+      }
+      clearAlert();
+      await refresh({force: true});
+      announce(fill(strings.deleted, {name: name}));
+    } else if (deleteDialog.open) {
+      deleteError.textContent = result.message;
+      deleteSubmit.focus();
+    } else {
+      showAlert(result.message, findByKey("action:" + modelId));
+    }
+  });
+})();
