@@ -12,11 +12,14 @@ from filelock import FileLock
 from flask import Flask
 
 from .config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT, finish_config, load_config
+from .auth import init_auth
+from .cli import register_cli
 from .errors import register_error_handlers
 from .extensions import babel, db, migrate
 from .i18n import select_locale
 from .services.catalog import load_catalog
 from .services.hf_stats import HubStatsCache
+from .services.users import ensure_first_admin
 
 MIGRATIONS_PATH = PROJECT_ROOT / "migrations"
 __version__ = "0.1.0"
@@ -35,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    logging.getLogger("requests_cache").setLevel(logging.ERROR)  # Hub outages: hf_stats logs one line
 
     # A broken catalog stops start-up here, with a message naming the entry and field.
     app.extensions["catalog"] = load_catalog(app.config["SUPPORTED_MODELS_PATH"])
@@ -46,14 +50,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     babel.init_app(app, locale_selector=select_locale)
     register_error_handlers(app)
+    init_auth(app)
+    register_cli(app)
 
-    from . import api_v0, api_v1, dashboard
+    from . import api_v0, api_v1, auth_pages, dashboard
 
     app.register_blueprint(api_v0.bp)
     app.register_blueprint(api_v1.bp)
+    app.register_blueprint(auth_pages.bp)
     app.register_blueprint(dashboard.bp)
 
     upgrade_database(app)
+    with app.app_context():
+        ensure_first_admin()
     if app.config["SCHEDULER_ENABLED"]:
         from .scheduler import start_scheduler
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
+
 
 # Environment variable -> (config key, default, converter). The README's configuration table
 # documents the same names; keep them in step.
@@ -27,9 +32,20 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_HF_STATS_TTL": ("HF_STATS_TTL_SECONDS", 600, int),
     "LLM_ROUTER_HF_STATS_TIMEOUT": ("HF_STATS_TIMEOUT_SECONDS", 5.0, float),
     "LLM_ROUTER_HF_TIMEOUT": ("HF_REQUEST_TIMEOUT_SECONDS", 15.0, float),
-    "LLM_ROUTER_SCHEDULER": ("SCHEDULER_ENABLED", True, lambda v: v.lower() not in ("0", "false", "no", "off")),
+    "LLM_ROUTER_SCHEDULER": ("SCHEDULER_ENABLED", True, _flag),
     "LLM_ROUTER_UI_POLL_SECONDS": ("UI_POLL_SECONDS", 10, int),
     "LLM_ROUTER_LOG_LEVEL": ("LOG_LEVEL", "INFO", str),
+    "LLM_ROUTER_ADMIN_USERNAME": ("ADMIN_USERNAME", None, str),
+    "LLM_ROUTER_ADMIN_PASSWORD": ("ADMIN_PASSWORD", None, str),
+    "LLM_ROUTER_AUTH_DISABLED": ("AUTH_DISABLED", False, _flag),
+    "LLM_ROUTER_JWT_SECRET": ("JWT_SECRET", None, str),
+    "LLM_ROUTER_JWT_TTL": ("JWT_TTL_SECONDS", 12 * 3600, int),
+    "LLM_ROUTER_SESSION_DAYS": ("SESSION_DAYS", 7, int),
+    "LLM_ROUTER_SECURE_COOKIES": ("SECURE_COOKIES", False, _flag),
+    "LLM_ROUTER_PASSWORD_HASH": ("PASSWORD_HASH_METHOD", "scrypt", str),
+    "LLM_ROUTER_LOGIN_SLOWDOWN_AFTER": ("LOGIN_SLOWDOWN_AFTER", 5, int),
+    "LLM_ROUTER_LOGIN_LOCK_AFTER": ("LOGIN_LOCK_AFTER", 10, int),
+    "LLM_ROUTER_LOGIN_LOCK_SECONDS": ("LOGIN_LOCK_SECONDS", 900, int),
 }
 
 
@@ -58,6 +74,17 @@ def finish_config(config: dict[str, Any], instance_path: Path) -> None:
         config["SECRET_KEY"] = read_or_create_secret(instance_path / "secret_key")
     config["HF_ENDPOINT"] = str(config["HF_ENDPOINT"]).rstrip("/")
     config.setdefault("HF_CACHE_PATH", str(instance_path / "hf_cache"))
+    if not config.get("JWT_SECRET"):
+        config["JWT_SECRET"] = read_or_create_secret(instance_path / "jwt_secret")
+    # Cookies: HttpOnly and SameSite=Lax always; Secure when the router is served over HTTPS.
+    days = timedelta(days=config["SESSION_DAYS"])
+    config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=config["SECURE_COOKIES"],
+        REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=config["SECURE_COOKIES"],
+        REMEMBER_COOKIE_DURATION=days, PERMANENT_SESSION_LIFETIME=days,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in app.auth, for cookie-authenticated requests only
+        WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a page left open overnight still works
+    )
 
 
 def read_or_create_secret(path: Path) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
+from jinja2 import TemplateNotFound
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
@@ -72,9 +73,21 @@ def _http_error_message(exc: HTTPException) -> tuple[str, str]:
     return (exc.name or "error").lower().replace(" ", "_"), exc.description or exc.name
 
 
+def _has_error_page(app: Flask) -> bool:
+    """Pages show errors as a page (errors/error.html); the API always answers JSON."""
+    try:
+        app.jinja_env.get_template("errors/error.html")
+    except TemplateNotFound:
+        return False
+    return True
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
-    def handle_api_error(exc: ApiError) -> Response:
+    def handle_api_error(exc: ApiError):
+        if not _is_api_request() and _has_error_page(app):
+            return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status, \
+                exc.headers
         return error_response(exc.status, exc.code, exc.message, exc.param, exc.headers)
 
     @app.errorhandler(HTTPException)

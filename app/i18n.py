@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import has_request_context, request
 
 LANGUAGES = {"en": "English", "ja": "日本語"}
 LANGUAGE_COOKIE = "lang"
 
 
 def select_locale() -> str:
+    if not has_request_context():  # command-line tools and background jobs speak English
+        return "en"
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen

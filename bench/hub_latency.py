@@ -48,13 +48,14 @@ def imitation_hub() -> HubImitation:
     return HubImitation(repos).start()
 
 
-def timed_gets(url: str, count: int, concurrency: int) -> list[float]:
+def timed_gets(url: str, count: int, concurrency: int, headers: dict[str, str]) -> list[float]:
     """Latencies in ms, `concurrency` keep-alive clients sharing `count` requests."""
     latencies: list[float] = []
     lock = threading.Lock()
 
     def client(share: int) -> None:
         with requests.Session() as session:
+            session.headers.update(headers)
             for _ in range(share):
                 started = time.perf_counter()
                 response = session.get(url, timeout=5)
@@ -72,7 +73,7 @@ def timed_gets(url: str, count: int, concurrency: int) -> list[float]:
 
 def in_process_baseline(workdir: Path, hub_url: str, count: int) -> list[float]:
     app = create_app({"INSTANCE_PATH": str(workdir / "baseline-instance"), "HF_ENDPOINT": hub_url,
-                      "SCHEDULER_ENABLED": False})
+                      "SCHEDULER_ENABLED": False, "ADMIN_PASSWORD": "bench password"})
     with app.app_context():
         for model_id in ("qwen3-0.6b", "phi-4"):
             registry.register({"id": model_id})
@@ -96,10 +97,12 @@ def run_case(name: str, workdir: Path, router_hub: str, register_hub: HubImitati
     try:
         if name == "hub answering":
             for body in [{"id": "qwen3-0.6b"}, {"id": "phi-4"}] + [{"repo": repo} for repo in URL_MODELS]:
-                requests.post(f"{router.url}/v0/models/register", json=body, timeout=10).raise_for_status()
-        entries = requests.get(f"{router.url}/v0/models/hub", timeout=5).json()["models"]
-        sequential = timed_gets(f"{router.url}/v0/models/hub", count, 1)
-        concurrent = timed_gets(f"{router.url}/v0/models/hub", count, concurrency)
+                requests.post(f"{router.url}/v0/models/register", json=body, headers=router.auth_headers,
+                              timeout=10).raise_for_status()
+        entries = requests.get(f"{router.url}/v0/models/hub", headers=router.auth_headers, timeout=5).json()["models"]
+        # Authenticated with the admin's JWT, as the dashboard's API clients are.
+        sequential = timed_gets(f"{router.url}/v0/models/hub", count, 1, router.auth_headers)
+        concurrent = timed_gets(f"{router.url}/v0/models/hub", count, concurrency, router.auth_headers)
         with_stats = sum(1 for entry in entries if entry["hf_info"])
         return {"case": name, "entries": len(entries), "with_stats": with_stats,
                 "sequential": sequential, "concurrent": concurrent}

@@ -10,7 +10,15 @@ import pytest
 
 from app import create_app
 from tests.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes
-from tests.router_process import PROJECT_ROOT, RouterProcess, free_port, start_router  # noqa: F401
+from tests.router_process import (  # noqa: F401
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    FAST_PASSWORD_HASH,
+    PROJECT_ROOT,
+    RouterProcess,
+    free_port,
+    start_router,
+)
 
 # Repos of the imitation Hub used across tests.
 GGUF_REPO = "acme/Tiny-Chat-GGUF"
@@ -63,6 +71,9 @@ def router_config(tmp_path: Path, hub_url: str, **overrides) -> dict:
         "HF_REQUEST_TIMEOUT_SECONDS": 2.0,
         "SCHEDULER_ENABLED": False,
         "TESTING": True,
+        "ADMIN_USERNAME": ADMIN_USERNAME,
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
         **overrides,
     }
 
@@ -74,9 +85,47 @@ def app(tmp_path: Path, hub: HubImitation):
     application.extensions["hub_stats"].close()
 
 
+def make_api_key(app, scopes: list[str], name: str = "test key", **kwargs) -> str:
+    """A key created through the service (as an admin would), returned in plaintext."""
+    from app.services import api_keys
+
+    with app.app_context():
+        return api_keys.create_key(name, scopes, kwargs.get("expires_at"), "tests")[1]
+
+
 @pytest.fixture
-def client(app):
+def admin_key(app) -> str:
+    return make_api_key(app, ["admin"], "admin key")
+
+
+@pytest.fixture
+def client(app, admin_key):
+    """A test client that authenticates every request with an admin-scope API key."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_key}"
+    return test_client
+
+
+@pytest.fixture
+def anonymous_client(app):
     return app.test_client()
+
+
+def csrf_token_of(html: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
+        re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login_session(test_client, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> str:
+    """Signs a test client in through the login form; returns the page's CSRF token for later posts."""
+    token = csrf_token_of(test_client.get("/login").get_data(as_text=True))
+    response = test_client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return token
 
 
 @pytest.fixture

@@ -13,6 +13,10 @@ from pathlib import Path
 import requests
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "correct horse battery staple"
+# Tests hash passwords cheaply (a production router keeps the scrypt default).
+FAST_PASSWORD_HASH = "pbkdf2:sha256:1000"
 
 
 def free_port() -> int:
@@ -27,6 +31,12 @@ class RouterProcess:
     process: subprocess.Popen
     instance_path: Path
     log_path: Path
+    token: str = ""
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The first admin's JWT, for API calls from tests."""
+        return {"Authorization": f"Bearer {self.token}"}
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -44,7 +54,8 @@ def start_router(workdir: Path, hub_url: str, extra_env: dict[str, str] | None =
     instance = workdir / "router-instance"
     env = {**os.environ, "LLM_ROUTER_INSTANCE_PATH": str(instance), "HF_ENDPOINT": hub_url,
            "LLM_ROUTER_HOST": "127.0.0.1", "LLM_ROUTER_PORT": str(port), "LLM_ROUTER_HF_STATS_TIMEOUT": "1",
-           **(extra_env or {})}
+           "LLM_ROUTER_ADMIN_USERNAME": ADMIN_USERNAME, "LLM_ROUTER_ADMIN_PASSWORD": ADMIN_PASSWORD,
+           "LLM_ROUTER_PASSWORD_HASH": FAST_PASSWORD_HASH, **(extra_env or {})}
     log_path = workdir / "router.log"
     with log_path.open("ab") as log:  # the child keeps its own descriptor
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
@@ -56,8 +67,10 @@ def start_router(workdir: Path, hub_url: str, extra_env: dict[str, str] | None =
             raise RuntimeError(f"router exited with {process.returncode}: "
                                f"{(workdir / 'router.log').read_text(errors='replace')}")
         try:
-            if requests.get(f"{url}/v0/models/hub", timeout=1).status_code == 200:
-                return RouterProcess(url, process, instance, log_path)
+            response = requests.post(f"{url}/v0/auth/login", timeout=1,
+                                     json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
+            if response.status_code == 200:
+                return RouterProcess(url, process, instance, log_path, response.json()["token"])
         except requests.RequestException:
             time.sleep(0.1)
     process.kill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from flask_babel import gettext as _
 
+from ..auth import Access, access
 from ..errors import ApiError
 from ..models import RegisteredModel, as_utc
 from ..services import registry
@@ -17,11 +18,13 @@ def _openai_model(model: RegisteredModel) -> dict:
 
 
 @bp.get("/models")
+@access(Access.INFERENCE)
 def list_models():
     return jsonify({"object": "list", "data": [_openai_model(model) for model in registry.ready_models()]})
 
 
 @bp.get("/models/<path:model_id>")
+@access(Access.INFERENCE)
 def get_model(model_id: str):
     for model in registry.ready_models():
         if model.id == model_id:

@@ -6,8 +6,12 @@ locale (Flask-Babel), so "4,683,073,248" bytes reads "4.4 GiB" in English and Ja
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from flask import Flask
 from flask_babel import format_decimal, format_percent, gettext
+
+from ..models import as_utc
 
 _BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -61,8 +65,20 @@ def catalog_text(value: str | None) -> str:
     return gettext(value)
 
 
+def moment(value: datetime | None) -> str:
+    """A stored time as "2025-03-04 05:06 UTC": the same unambiguous form in every language."""
+    if value is None:
+        return "—"
+    return as_utc(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso_moment(value: datetime | None) -> str:
+    """For <time datetime="...">."""
+    return as_utc(value).isoformat(timespec="seconds") if value is not None else ""
+
+
 FILTERS = {"filesize": filesize, "number": number, "percent": percent, "model_format": model_format,
-           "catalog_text": catalog_text}
+           "catalog_text": catalog_text, "moment": moment, "iso_moment": iso_moment}
 
 
 def register_filters(app: Flask) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app
 from app.scheduler import refresh_hub_stats
-from tests.conftest import CATALOG_REPO, GGUF_REPO, PROJECT_ROOT, router_config
+from tests.conftest import CATALOG_REPO, GGUF_REPO, PROJECT_ROOT, make_api_key, router_config
 
 CATALOG_IDS = [entry["id"] for entry in json.loads((PROJECT_ROOT / "supported_models.json").read_text())]
 CATALOG_FIELDS = {"id", "name", "description", "repo", "recommended_filename", "size_bytes", "required_memory_bytes",
@@ -84,7 +84,8 @@ def test_statistics_survive_a_restart_with_the_hub_down(tmp_path, hub):
     hub.mode = "error500"
     restarted = create_app(config)  # a new process knows nothing but the cache in instance/
     refresh_hub_stats(restarted)
-    entry = restarted.test_client().get("/v0/models/hub").get_json()["models"][0]
+    key = make_api_key(restarted, ["admin"])
+    entry = restarted.test_client().get("/v0/models/hub", headers={"X-API-Key": key}).get_json()["models"][0]
     assert entry["hf_info"]["downloads"] == 98765
     restarted.extensions["hub_stats"].close()
 

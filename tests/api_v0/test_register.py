@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from app import create_app
-from tests.conftest import CATALOG_FILE, CATALOG_REPO, CT2_REPO, GGUF_REPO, SAFETENSORS_REPO, free_port, router_config
+from tests.conftest import CATALOG_FILE, CATALOG_REPO, CT2_REPO, GGUF_REPO, SAFETENSORS_REPO, free_port, make_api_key, router_config
 
 
 def assert_error(response, status: int, code: str, fragment: str, param: str | None = "__any__") -> dict:
@@ -144,6 +144,7 @@ def test_hub_refusing_connections_is_a_503_and_stores_nothing(tmp_path, hub):
     closed = f"http://127.0.0.1:{free_port()}"
     app = create_app(router_config(tmp_path, closed))
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_api_key(app, ['admin'])}"
     assert_error(client.post("/v0/models/register", json={"repo": GGUF_REPO}), 503, "hub_unavailable",
                  "could not be reached")
     assert registered_ids(client) == []
@@ -168,7 +169,8 @@ def test_second_registration_is_a_conflict(client):
 def test_concurrent_duplicates_yield_exactly_one_201(live_router, body):
     """Real gunicorn workers racing: the database constraint, not a check, decides."""
     def post(_):
-        return requests.post(f"{live_router.url}/v0/models/register", json=body, timeout=30)
+        return requests.post(f"{live_router.url}/v0/models/register", json=body, headers=live_router.auth_headers,
+                             timeout=30)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
         responses = list(pool.map(post, range(12)))
@@ -176,5 +178,5 @@ def test_concurrent_duplicates_yield_exactly_one_201(live_router, body):
     assert statuses == [201] + [409] * 11, [r.text for r in responses if r.status_code not in (201, 409)]
     conflicts = [r.json()["error"]["code"] for r in responses if r.status_code == 409]
     assert set(conflicts) == {"model_already_registered"}
-    listed = requests.get(f"{live_router.url}/v0/models", timeout=5).json()["models"]
+    listed = requests.get(f"{live_router.url}/v0/models", headers=live_router.auth_headers, timeout=5).json()["models"]
     assert len(listed) == 1

@@ -1,5 +1,8 @@
 """Browser fixtures: Debian's chromium driven by Playwright (sync API), one browser per session and
-a fresh context (cookies, storage) per test. Nothing is downloaded: `playwright install` is never run."""
+a fresh context (cookies, storage) per test. Nothing is downloaded: `playwright install` is never run.
+
+Pages need a signed-in user: a test signs its context in through the login form (`sign_in`); the tests'
+own API calls authenticate with the first admin's token (`RouterProcess.auth_headers`)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
@@ -46,12 +51,39 @@ def page(context: BrowserContext) -> Iterator[Page]:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-def register_via_api(router_url: str, **body) -> dict:
-    response = requests.post(f"{router_url}/v0/models/register", json=body, timeout=10)
+def sign_in(page: Page, router: RouterProcess, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD,
+            next_path: str = "/models") -> None:
+    """Signs the page's browser context in through the real login form (once per context: the cookies
+    then serve every page of the test)."""
+    page.goto(f"{router.url}/login?next={next_path}")
+    page.locator("#login-username").fill(username)
+    page.locator("#login-password").fill(password)
+    with page.expect_navigation():
+        page.locator("#login-password").press("Enter")
+    assert "/login" not in page.url, f"sign-in as {username} failed: {page.locator('#login-error').all_text_contents()}"
+
+
+def register_via_api(router: RouterProcess, **body) -> dict:
+    response = requests.post(f"{router.url}/v0/models/register", json=body, headers=router.auth_headers, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def delete_all_via_api(router_url: str) -> None:
-    for model in requests.get(f"{router_url}/v0/models", timeout=10).json()["models"]:
-        requests.delete(f"{router_url}/v0/models/{model['id']}", timeout=10).raise_for_status()
+def delete_all_via_api(router: RouterProcess) -> None:
+    models = requests.get(f"{router.url}/v0/models", headers=router.auth_headers, timeout=10).json()["models"]
+    for model in models:
+        requests.delete(f"{router.url}/v0/models/{model['id']}", headers=router.auth_headers,
+                        timeout=10).raise_for_status()
+
+
+def create_user_via_api(router: RouterProcess, username: str, password: str, role: str = "viewer") -> dict:
+    response = requests.post(f"{router.url}/v0/users", json={"username": username, "password": password, "role": role},
+                             headers=router.auth_headers, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def usernames_via_api(router: RouterProcess) -> list[str]:
+    response = requests.get(f"{router.url}/v0/users", headers=router.auth_headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return [user["username"] for user in response.json()["users"]]

@@ -1,4 +1,5 @@
-"""axe-core on every state of the Models page, in English and Japanese, light and dark.
+"""axe-core on every state of every page, in English and Japanese, light and dark: the Models page
+(as admin and as viewer), sign-in, Users, API Keys, Account, the error page, the auth-disabled banner.
 
 Any violation of WCAG 2.0/2.1/2.2 A, AA or AAA rules fails, including `color-contrast-enhanced`
 (AAA: 7:1 for text). axe-core is not vendored: scripts/test.sh fetches it to .cache/axe/axe.min.js.
@@ -6,15 +7,16 @@ Any violation of WCAG 2.0/2.1/2.2 A, AA or AAA rules fails, including `color-con
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import delete_all_via_api, register_via_api
+from tests.browser.conftest import create_user_via_api, delete_all_via_api, register_via_api, sign_in
 from tests.conftest import GGUF_REPO, PROJECT_ROOT, SAFETENSORS_REPO
-from tests.router_process import RouterProcess, start_router
+from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess, start_router
 
 pytestmark = pytest.mark.browser
 
@@ -40,10 +42,15 @@ RUN_AXE = """async (tags) => {
 }"""
 
 
+VIEWER_USERNAME = "vera"
+VIEWER_PASSWORD = "viewer password 1"
+
+
 @pytest.fixture(scope="module")
 def router(tmp_path_factory: pytest.TempPathFactory, hub) -> Iterator[RouterProcess]:
-    """One router for the module; each test sets the registrations it needs."""
+    """One router for the module, with a viewer besides the admin; each test sets the registrations it needs."""
     process = start_router(tmp_path_factory.mktemp("a11y"), hub.url)
+    create_user_via_api(process, VIEWER_USERNAME, VIEWER_PASSWORD, "viewer")
     yield process
     process.stop()
 
@@ -84,9 +91,10 @@ def open_page(page: Page, router: RouterProcess, lang: str, path: str) -> None:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_model_hub(router: RouterProcess, page: Page, audit, lang: str):
-    delete_all_via_api(router.url)
-    register_via_api(router.url, id="qwen3-0.6b")
-    register_via_api(router.url, repo=GGUF_REPO)
+    sign_in(page, router)
+    delete_all_via_api(router)
+    register_via_api(router, id="qwen3-0.6b")
+    register_via_api(router, repo=GGUF_REPO)
     open_page(page, router, lang, "/models")
     expect(page.locator("li.card-cell")).to_have_count(13)
     audit("Model Hub")
@@ -97,12 +105,13 @@ def test_model_hub(router: RouterProcess, page: Page, audit, lang: str):
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_local_tab(router: RouterProcess, page: Page, audit, lang: str):
-    delete_all_via_api(router.url)
+    sign_in(page, router)
+    delete_all_via_api(router)
     open_page(page, router, lang, "/models/local")
     expect(page.locator(".empty-state")).to_be_visible()
     audit("Local, empty")
-    register_via_api(router.url, id="qwen3-0.6b")
-    register_via_api(router.url, repo=GGUF_REPO)
+    register_via_api(router, id="qwen3-0.6b")
+    register_via_api(router, repo=GGUF_REPO)
     page.reload()
     expect(page.locator("tbody tr")).to_have_count(2)
     audit("Local, two models")
@@ -110,8 +119,9 @@ def test_local_tab(router: RouterProcess, page: Page, audit, lang: str):
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_dialogs_and_alerts(router: RouterProcess, page: Page, audit, lang: str):
-    delete_all_via_api(router.url)
-    register_via_api(router.url, id="qwen3-0.6b")
+    sign_in(page, router)
+    delete_all_via_api(router)
+    register_via_api(router, id="qwen3-0.6b")
     open_page(page, router, lang, "/models")
     page.locator("#open-register-dialog").click()
     expect(page.locator("#register-dialog")).to_be_visible()
@@ -127,7 +137,7 @@ def test_dialogs_and_alerts(router: RouterProcess, page: Page, audit, lang: str)
     audit("Delete dialog")
     page.keyboard.press("Escape")
 
-    register_via_api(router.url, id="phi-4")  # the page still offers Register: the click fails with 409
+    register_via_api(router, id="phi-4")  # the page still offers Register: the click fails with 409
     page.locator('[data-model-id="phi-4"] [data-action="register"]').click()
     expect(page.locator("#page-alert")).not_to_be_empty()
     audit("Page alert")
@@ -135,7 +145,8 @@ def test_dialogs_and_alerts(router: RouterProcess, page: Page, audit, lang: str)
 
 def test_every_status_badge_and_progress_bar(router: RouterProcess, page: Page, audit):
     """States no test router can reach yet (nodes report them): drawn into the page, then checked."""
-    delete_all_via_api(router.url)
+    sign_in(page, router)
+    delete_all_via_api(router)
     open_page(page, router, "en", "/models")
     page.evaluate("""() => {
         const foot = document.querySelector(".card__foot");
@@ -192,6 +203,7 @@ COLORS = """() => {
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_contrast_axe_does_not_measure(router: RouterProcess, page: Page, scheme: str):
     page.emulate_media(color_scheme=scheme)
+    sign_in(page, router)
     open_page(page, router, "en", "/models")
     page.keyboard.press("Tab")  # keyboard modality, so :focus-visible applies
     colors = page.evaluate(COLORS)
@@ -200,3 +212,112 @@ def test_contrast_axe_does_not_measure(router: RouterProcess, page: Page, scheme
     assert colors["busy"] >= 7, colors
     assert colors["outlineStyle"] == "solid", colors
     assert colors["focusRingOnPage"] >= 3 and colors["focusRingOnCard"] >= 3, colors  # non-text contrast (1.4.11)
+
+
+# --- Sign-in, admin and account pages -------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_login_page(router: RouterProcess, page: Page, audit, lang: str):
+    open_page(page, router, lang, "/login")
+    audit("Sign-in")
+    page.locator("#login-username").fill(ADMIN_USERNAME)
+    page.locator("#login-password").fill("not the password")
+    page.locator("#login-password").press("Enter")
+    expect(page.locator("#login-error")).to_be_visible()
+    audit("Sign-in, wrong password")
+    # A right password afterwards clears the failure count (the module's other tests sign in too).
+    page.locator("#login-password").fill(ADMIN_PASSWORD)
+    page.locator("#login-password").press("Enter")
+    expect(page.locator("#signed-in-user")).to_have_text(ADMIN_USERNAME)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_users_page(router: RouterProcess, page: Page, audit, lang: str):
+    sign_in(page, router)
+    open_page(page, router, lang, "/users")
+    audit("Users")
+    page.locator("#new-username").fill(ADMIN_USERNAME)  # taken: the form comes back with the error
+    page.locator("#new-password").fill("long enough password")
+    page.locator("#new-password").press("Enter")
+    expect(page.locator("#create-user-error")).to_be_visible()
+    audit("Users, the add form with an error")
+    page.locator(f'tr[data-username="{VIEWER_USERNAME}"] [data-opens-dialog]').click()
+    expect(page.locator("dialog[open]")).to_be_visible()
+    audit("Users, delete dialog")
+    page.keyboard.press("Escape")
+    page.locator(f'tr[data-username="{VIEWER_USERNAME}"] select').select_option("viewer")
+    page.locator(f'tr[data-username="{VIEWER_USERNAME}"] form').first.locator("button").click()
+    expect(page.locator(".flash")).to_be_visible()
+    audit("Users, a change made")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_api_keys_page(router: RouterProcess, page: Page, audit, lang: str):
+    sign_in(page, router)
+    open_page(page, router, lang, "/api-keys")
+    audit("API Keys")
+    page.locator("#key-name").fill(f"a11y {lang}")
+    page.locator("#scope-node").check()
+    page.locator("#key-expiry").fill("30")
+    page.locator("#create-key-form button[type=submit]").click()
+    expect(page.locator("#new-key-value")).to_have_value(re.compile(r"^llmr_"))
+    audit("API Keys, a new key shown once")
+    page.locator('[data-state="active"] [data-opens-dialog]').first.click()
+    expect(page.locator("dialog[open]")).to_be_visible()
+    audit("API Keys, revoke dialog")
+    page.locator("dialog[open] button[type=submit]").click()
+    expect(page.locator(".flash")).to_be_visible()
+    expect(page.locator('[data-state="revoked"]').first).to_be_visible()
+    page.locator("#key-name").fill("no scopes")
+    page.locator("#scope-api").uncheck()
+    page.locator("#create-key-form button[type=submit]").click()
+    expect(page.locator("#create-key-error")).to_be_visible()
+    audit("API Keys, the create form with an error")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_account_page(router: RouterProcess, page: Page, audit, lang: str):
+    sign_in(page, router)
+    open_page(page, router, lang, "/account")
+    audit("Account")
+    page.locator("#current-password").fill(ADMIN_PASSWORD)
+    page.locator("#new-password").fill("one new password")
+    page.locator("#confirm-password").fill("another new password")
+    page.locator("#confirm-password").press("Enter")
+    expect(page.locator("#password-error")).to_be_visible()
+    audit("Account, passwords that differ")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_viewer_models_page_and_forbidden_page(router: RouterProcess, page: Page, audit, lang: str):
+    delete_all_via_api(router)
+    register_via_api(router, id="qwen3-0.6b")
+    sign_in(page, router, VIEWER_USERNAME, VIEWER_PASSWORD)
+    open_page(page, router, lang, "/models")
+    expect(page.locator("#open-register-dialog")).to_have_count(0)
+    audit("Model Hub, viewer")
+    open_page(page, router, lang, "/models/local")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    audit("Local, viewer")
+    open_page(page, router, lang, "/users")
+    expect(page.locator(".error-page")).to_be_visible()
+    audit("403 page")
+
+
+def test_auth_disabled_banner(tmp_path: Path, hub, page: Page, axe_source: Path):
+    """A router of its own (the setting is read at start); both languages, both schemes."""
+    open_router = start_router(tmp_path, hub.url, {"LLM_ROUTER_AUTH_DISABLED": "1"})
+    found: list[str] = []
+    try:
+        for lang in LANGUAGES:
+            open_page(page, open_router, lang, "/users")
+            expect(page.locator("#auth-disabled-banner")).to_have_attribute("role", "alert")
+            page.add_script_tag(path=str(axe_source))
+            for scheme in SCHEMES:
+                page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
+                found += [f"[{lang}, {scheme}] {violation['id']}: {violation['nodes']}"
+                          for violation in page.evaluate(RUN_AXE, WCAG_TAGS)]
+        page.close()  # before the router stops: no keep-alive connection holds gunicorn up
+    finally:
+        open_router.stop()
+    assert not found, "\n".join(found)

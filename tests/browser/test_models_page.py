@@ -12,7 +12,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import GGUF_REPO, PROJECT_ROOT, SAFETENSORS_REPO
 from tests.router_process import RouterProcess, start_router
-from tests.browser.conftest import register_via_api
+from tests.browser.conftest import create_user_via_api, register_via_api, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +74,8 @@ def set_visibility(page: Page, state: str) -> None:
 
 
 def api_error(router: RouterProcess, body: dict, lang: str = "en") -> str:
-    response = requests.post(f"{router.url}/v0/models/register", json=body, cookies={"lang": lang}, timeout=10)
+    response = requests.post(f"{router.url}/v0/models/register", json=body, cookies={"lang": lang},
+                             headers=router.auth_headers, timeout=10)
     assert response.status_code >= 400
     return response.json()["error"]["message"]
 
@@ -82,6 +83,7 @@ def api_error(router: RouterProcess, body: dict, lang: str = "en") -> str:
 # --- Reading the page -----------------------------------------------------------------------------
 
 def test_models_page_in_english(live_router: RouterProcess, page: Page):
+    sign_in(page, live_router)
     page.goto(f"{live_router.url}/models")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page).to_have_title("Model Hub · Models · LLM Router")
@@ -98,6 +100,7 @@ def test_models_page_in_english(live_router: RouterProcess, page: Page):
 
 
 def test_switch_to_japanese_and_back_with_the_keyboard(live_router: RouterProcess, page: Page):
+    sign_in(page, live_router)
     page.goto(f"{live_router.url}/models?q=qwen")
     page.keyboard.press("Tab")
     assert focused(page)["text"] == "Skip to main content"
@@ -127,6 +130,7 @@ def test_switch_to_japanese_and_back_with_the_keyboard(live_router: RouterProces
 
 
 def test_skip_link_moves_focus_to_the_main_content(live_router: RouterProcess, page: Page):
+    sign_in(page, live_router)
     page.goto(f"{live_router.url}/models")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to main content")).to_be_in_viewport()
@@ -139,6 +143,7 @@ def test_skip_link_moves_focus_to_the_main_content(live_router: RouterProcess, p
 # --- Search ---------------------------------------------------------------------------------------
 
 def test_search_narrows_the_cards_and_survives_a_reload(live_router: RouterProcess, page: Page):
+    sign_in(page, live_router)
     page.goto(f"{live_router.url}/models")
     mark_page(page)
     search = page.get_by_label("Search models")
@@ -163,6 +168,7 @@ def test_search_narrows_the_cards_and_survives_a_reload(live_router: RouterProce
 # --- Registering ----------------------------------------------------------------------------------
 
 def test_register_a_supported_model_from_its_card(live_router: RouterProcess, page: Page):
+    sign_in(page, live_router)
     page.goto(f"{live_router.url}/models")
     mark_page(page)
     card = hub_card(page, "qwen3-0.6b")
@@ -173,11 +179,12 @@ def test_register_a_supported_model_from_its_card(live_router: RouterProcess, pa
     expect(page.locator("#live-region")).to_have_text("Registered Qwen3 0.6B")
     assert focused(page)["key"] == "action:qwen3-0.6b"  # focus stays on the card's action button
     assert_not_reloaded(page)
-    models = requests.get(f"{live_router.url}/v0/models", timeout=5).json()["models"]
+    models = requests.get(f"{live_router.url}/v0/models", headers=live_router.auth_headers, timeout=5).json()["models"]
     assert [model["id"] for model in models] == ["qwen3-0.6b"]
 
 
 def test_register_a_hugging_face_repo_through_the_dialog(live_router: RouterProcess, page: Page):
+    sign_in(page, live_router)
     page.goto(f"{live_router.url}/models")
     mark_page(page)
     page.get_by_role("button", name="Register from Hugging Face").click()
@@ -201,6 +208,7 @@ def test_register_a_hugging_face_repo_through_the_dialog(live_router: RouterProc
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_register_dialog_shows_the_routers_error_inline(live_router: RouterProcess, page: Page, lang: str):
+    sign_in(page, live_router)
     page.context.add_cookies([{"name": "lang", "value": lang, "url": live_router.url}])
     page.goto(f"{live_router.url}/models")
     page.locator("#open-register-dialog").click()
@@ -229,6 +237,7 @@ def test_register_dialog_shows_the_routers_error_inline(live_router: RouterProce
 
 
 def test_register_dialog_with_the_keyboard_only(live_router: RouterProcess, page: Page):
+    sign_in(page, live_router)
     page.goto(f"{live_router.url}/models")
     tab_to(page, "el.id === 'open-register-dialog'")
     page.keyboard.press("Enter")
@@ -268,9 +277,10 @@ def test_register_dialog_with_the_keyboard_only(live_router: RouterProcess, page
 
 
 def test_card_register_error_is_shown_in_an_alert(live_router: RouterProcess, page: Page):
+    sign_in(page, live_router)
     page.goto(f"{live_router.url}/models")
-    register_via_api(live_router.url, id="phi-4")  # someone else was faster; this page still says Register
-    register_via_api(live_router.url, id="qwen3-0.6b")
+    register_via_api(live_router, id="phi-4")  # someone else was faster; this page still says Register
+    register_via_api(live_router, id="qwen3-0.6b")
     hub_card(page, "phi-4").get_by_role("button", name="Register").click()
     alert = page.locator("#page-alert")
     expect(alert).to_have_attribute("role", "alert")
@@ -289,8 +299,9 @@ def test_card_register_error_is_shown_in_an_alert(live_router: RouterProcess, pa
 # --- Deleting -------------------------------------------------------------------------------------
 
 def test_delete_with_confirmation(live_router: RouterProcess, page: Page):
-    register_via_api(live_router.url, id="qwen3-0.6b")
-    register_via_api(live_router.url, repo=GGUF_REPO)
+    sign_in(page, live_router)
+    register_via_api(live_router, id="qwen3-0.6b")
+    register_via_api(live_router, repo=GGUF_REPO)
     page.goto(f"{live_router.url}/models")
     card = hub_card(page, "qwen3-0.6b")
     dialog = page.locator("#delete-dialog")
@@ -326,22 +337,25 @@ def test_delete_with_confirmation(live_router: RouterProcess, page: Page):
     expect(row).to_have_count(0)
     expect(page.get_by_text("No models registered yet")).to_be_visible()
     expect(page.get_by_role("link", name="Browse the Model Hub")).to_have_attribute("href", "/models")
-    assert requests.get(f"{live_router.url}/v0/models", timeout=5).json()["models"] == []
+    models = requests.get(f"{live_router.url}/v0/models", headers=live_router.auth_headers, timeout=5).json()["models"]
+    assert models == []
 
 
 # --- Refreshing -----------------------------------------------------------------------------------
 
 def test_changes_made_elsewhere_appear_within_one_poll(fast_router: RouterProcess, page: Page):
+    sign_in(page, fast_router)
     page.goto(f"{fast_router.url}/models")
     mark_page(page)
     card = hub_card(page, "phi-4")
     # Keyboard focus on another card's button survives the refreshes.
     hub_card(page, "qwen3-0.6b").get_by_role("button", name="Register").focus()
 
-    register_via_api(fast_router.url, id="phi-4")
+    register_via_api(fast_router, id="phi-4")
     expect(card.locator(".badge")).to_have_text("Status: Registered", timeout=2500)
     assert focused(page)["key"] == "action:qwen3-0.6b"
-    requests.delete(f"{fast_router.url}/v0/models/phi-4", timeout=5).raise_for_status()
+    requests.delete(f"{fast_router.url}/v0/models/phi-4", headers=fast_router.auth_headers,
+                    timeout=5).raise_for_status()
     expect(card.locator(".badge")).to_have_text("Status: Available", timeout=2500)
     assert focused(page)["key"] == "action:qwen3-0.6b"
     assert_not_reloaded(page)
@@ -349,7 +363,7 @@ def test_changes_made_elsewhere_appear_within_one_poll(fast_router: RouterProces
     # An open dialog is left alone while the list changes behind it; the list catches up on close.
     page.locator("#open-register-dialog").click()
     page.locator("#register-repo").fill("half-typed/repo")
-    register_via_api(fast_router.url, id="phi-4")
+    register_via_api(fast_router, id="phi-4")
     page.wait_for_timeout(1500)
     expect(page.locator("#register-dialog")).to_be_visible()
     expect(page.locator("#register-repo")).to_have_value("half-typed/repo")
@@ -360,7 +374,8 @@ def test_changes_made_elsewhere_appear_within_one_poll(fast_router: RouterProces
     set_visibility(page, "hidden")
     fragment_requests = []
     page.on("request", lambda request: fragment_requests.append(request.url) if "/models/_" in request.url else None)
-    requests.delete(f"{fast_router.url}/v0/models/phi-4", timeout=5).raise_for_status()
+    requests.delete(f"{fast_router.url}/v0/models/phi-4", headers=fast_router.auth_headers,
+                    timeout=5).raise_for_status()
     page.wait_for_timeout(2200)
     assert fragment_requests == []
     expect(card.locator(".badge")).to_have_text("Status: Registered")
@@ -370,5 +385,23 @@ def test_changes_made_elsewhere_appear_within_one_poll(fast_router: RouterProces
     # The Local tab refreshes the same way.
     page.get_by_role("link", name="Local").click()
     expect(local_row(page, "phi-4")).to_have_count(0)
-    register_via_api(fast_router.url, repo=GGUF_REPO)
+    register_via_api(fast_router, repo=GGUF_REPO)
     expect(local_row(page, GGUF_MODEL_ID)).to_be_visible(timeout=2500)
+
+
+# --- Viewers --------------------------------------------------------------------------------------
+
+def test_viewers_see_the_models_read_only(live_router: RouterProcess, page: Page):
+    create_user_via_api(live_router, "vera", "viewer password 1")
+    register_via_api(live_router, id="qwen3-0.6b")
+    sign_in(page, live_router, "vera", "viewer password 1")
+    expect(page.locator("#signed-in-role")).to_have_text("Viewer")
+    expect(hub_card(page, "qwen3-0.6b").locator(".badge")).to_have_text("Status: Registered")
+    expect(page.get_by_role("button", name="Register from Hugging Face")).to_have_count(0)
+    expect(page.locator("[data-action]")).to_have_count(0)
+    expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    page.get_by_label("Search models").fill("qwen3")  # searching still works
+    expect(page.locator("li.card-cell")).to_have_count(1)
+    page.get_by_role("link", name="Local").click()
+    expect(local_row(page, "qwen3-0.6b")).to_be_visible()
+    expect(page.get_by_role("button", name="Delete")).to_have_count(0)

@@ -1,5 +1,9 @@
 /* The Models page: search, refresh by polling, registering and deleting through the /v0 API.
  *
+ * The page is signed in with a cookie session, so every call that changes something sends the page's
+ * CSRF token (<meta name="csrf-token">) as X-CSRFToken. Viewers get the page without the register and
+ * delete controls and dialogs; this script then only searches and refreshes.
+ *
  * The server renders every list (one Jinja partial for the page and for the fragment endpoints);
  * this script only fetches that HTML and swaps it in, keeping keyboard focus where it was. Every
  * sentence it shows comes translated from the page (#ui-strings) or from the API's error message.
@@ -24,6 +28,8 @@
   const deleteSubmit = document.getElementById("delete-submit");
   const deleteError = document.getElementById("delete-error");
   const deleteTitle = document.getElementById("delete-dialog-title");
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrfToken = csrfMeta ? csrfMeta.content : "";
   const pollMs = Math.max(1, parseInt(list.dataset.pollSeconds, 10) || 10) * 1000;
   // Which register-form field an API error's `param` points at.
   const fieldIds = {repo: "register-repo", filename: "register-filename", display_name: "register-display-name"};
@@ -117,6 +123,9 @@
 
   async function callApi(method, url, body) {
     const init = {method: method, headers: {Accept: "application/json"}, credentials: "same-origin"};
+    if (method !== "GET" && method !== "HEAD") {
+      init.headers["X-CSRFToken"] = csrfToken;
+    }
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -178,7 +187,14 @@
     inFlight = controller;
     const url = list.dataset.fragmentUrl + (query.trim() ? "?q=" + encodeURIComponent(query) : "");
     try {
-      const response = await fetch(url, {signal: controller.signal, headers: {Accept: "text/html"}, cache: "no-store"});
+      const response = await fetch(url, {signal: controller.signal, headers: {Accept: "text/html"}, cache: "no-store",
+                                         credentials: "same-origin"});
+      if (response.redirected) {
+        // Signed out meanwhile (the session ended, or the password changed): the fragment was answered
+        // by a redirect to the login page. Reload, which lands there with the way back in `next`.
+        window.location.reload();
+        return false;
+      }
       if (!response.ok) {
         throw new Error("HTTP " + response.status);
       }
@@ -273,7 +289,7 @@
     dialog.showModal();
   }
 
-  for (const dialog of [registerDialog, deleteDialog]) {
+  for (const dialog of [registerDialog, deleteDialog].filter(Boolean)) {
     dialog.addEventListener("close", function () {
       // Back to the control that opened the dialog (or its re-rendered twin).
       const opener = findByKey(dialog.dataset.openerKey);
@@ -301,6 +317,10 @@
       openDelete(button);
     }
   });
+
+  if (!registerForm || !deleteForm) {
+    return; // a viewer's page: nothing to register or delete
+  }
 
   // --- Registering ---------------------------------------------------------------------------
 

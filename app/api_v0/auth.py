@@ -1,0 +1,57 @@
+"""Tokens for API clients: login, who am I, logout, own password."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+from flask_login import logout_user
+
+from ..auth import Access, access, current_principal
+from ..errors import ApiError
+from ..services import login_guard, tokens, users
+from . import bp
+from .common import json_object
+
+
+@bp.post("/auth/login")
+@access(Access.PUBLIC)
+def login():
+    body = json_object()
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ApiError(400, "invalid_credentials_format", _("Send username and password as strings."))
+    keys = login_guard.guard_keys(username, request.remote_addr)
+    login_guard.check_allowed(keys)
+    user = users.verify_password(username, password)
+    if user is None:
+        login_guard.record_failure(keys)
+        raise ApiError(401, "invalid_credentials", _("Wrong user name or password."))
+    login_guard.record_success(keys)
+    token, ttl = tokens.issue(user)
+    return jsonify({"token": token, "token_type": "Bearer", "expires_in": ttl, "user": users.user_record(user)})
+
+
+@bp.get("/auth/me")
+@access(Access.USER)
+def me():
+    principal = current_principal()
+    return jsonify({"user": users.user_record(principal.user), "auth": principal.kind})
+
+
+@bp.post("/auth/logout")
+@access(Access.USER)
+def logout():
+    principal = current_principal()
+    if principal.kind == "jwt":
+        tokens.revoke(principal.claims)
+    else:
+        logout_user()
+    return "", 204
+
+
+@bp.post("/auth/password")
+@access(Access.USER)
+def change_password():
+    body = json_object()
+    users.change_own_password(current_principal().user, body.get("current_password"), body.get("new_password"))
+    return "", 204

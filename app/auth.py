@@ -1,0 +1,209 @@
+"""Who is calling, and may they? One place decides for every route.
+
+Every request gets a `Principal`: from `Authorization: Bearer` (a JWT or an API key) or
+`X-API-Key` when present — a header always wins over cookies — else from the Flask-Login session.
+Every view declares an access level with `@access(...)`; a view without one is refused (deny by
+default), and a test checks that every route declares one.
+
+CSRF: cookie-authenticated requests that change state must carry the page's CSRF token (forms:
+hidden field; pages' JSON calls: `X-CSRFToken`). Header-authenticated requests cannot be forged
+by another site, so they need none.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app, g, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
+
+from .errors import ApiError
+from .extensions import db
+from .models import ApiKey, User
+from .services import api_keys, tokens
+
+log = logging.getLogger(__name__)
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PUBLIC_ENDPOINTS = frozenset({"static"})  # Flask's own view: cannot carry a mark
+
+
+class Access(enum.Enum):
+    PUBLIC = "public"        # anyone (login, language switch, static files)
+    USER = "user"            # a signed-in user of any role (session or JWT): own account
+    VIEW = "view"            # read-only management: users of any role, admin-scope keys
+    ADMIN = "admin"          # changes: admin users, admin-scope keys
+    INFERENCE = "inference"  # the OpenAI API: api- or admin-scope keys
+
+
+@dataclass
+class Principal:
+    kind: str  # "anonymous" | "session" | "jwt" | "api_key" | "auth_disabled"
+    user: User | None = None
+    key: ApiKey | None = None
+    claims: dict | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    problem: str | None = None  # why presented credentials were refused
+
+    @property
+    def name(self) -> str:
+        """Who did it, for logs and `created_by`: a user name or a key's prefix."""
+        if self.user is not None:
+            return self.user.username
+        if self.key is not None:
+            return f"key {self.key.prefix}"
+        return self.kind
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind != "anonymous"
+
+    @property
+    def is_admin(self) -> bool:
+        if self.kind == "auth_disabled":
+            return True
+        if self.user is not None:
+            return self.user.is_admin
+        return "admin" in self.scopes
+
+    def may(self, level: Access) -> bool:
+        if level is Access.PUBLIC or self.kind == "auth_disabled":
+            return True
+        if level is Access.USER:
+            return self.user is not None
+        if level is Access.VIEW:
+            return self.user is not None or "admin" in self.scopes
+        if level is Access.ADMIN:
+            return self.is_admin
+        if level is Access.INFERENCE:
+            return bool(self.scopes & {"api", "admin"})
+        return False
+
+
+def access(level: Access) -> Callable:
+    """Declares who may call a view; `enforce_access` reads it before the view runs."""
+    def mark(view: Callable) -> Callable:
+        view.access_level = level
+        return view
+    return mark
+
+
+def current_principal() -> Principal:
+    return g.principal
+
+
+def _credential_from_headers() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _sep, value = header.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else header
+    return request.headers.get("X-API-Key")
+
+
+def _principal_from_credential(credential: str) -> Principal:
+    if credential.startswith(api_keys.KEY_PREFIX):
+        key = api_keys.find_key(credential)
+        if key is None:
+            return Principal("anonymous", problem="invalid")
+        state = api_keys.key_state(key)
+        if state != "active":
+            return Principal("anonymous", problem=state)
+        api_keys.record_use(key)
+        return Principal("api_key", key=key, scopes=frozenset(key.scopes))
+    claims = tokens.decode(credential)
+    user = tokens.user_of(claims) if claims else None
+    if user is None:
+        return Principal("anonymous", problem="invalid")
+    return Principal("jwt", user=user, claims=claims)
+
+
+def resolve_principal() -> Principal:
+    if current_app.config["AUTH_DISABLED"]:
+        return Principal("auth_disabled")
+    credential = _credential_from_headers()
+    if credential is not None:
+        return _principal_from_credential(credential)
+    if current_user.is_authenticated:
+        return Principal("session", user=current_user._get_current_object())
+    return Principal("anonymous")
+
+
+def _is_api() -> bool:
+    return request.path.startswith(("/v0/", "/v1/"))
+
+
+def _refuse(principal: Principal, level: Access):
+    if not principal.authenticated:
+        if _is_api() or principal.problem:
+            if request.path.startswith("/v1/"):
+                messages = {"expired": _("The API key has expired."), "revoked": _("The API key has been revoked.")}
+                message = messages.get(principal.problem or "", _("A valid API key is required: send it as "
+                                                                 "Authorization: Bearer <key>."))
+                raise ApiError(401, "invalid_api_key", message, headers={"WWW-Authenticate": "Bearer"})
+            messages = {"expired": _("The API key has expired."), "revoked": _("The API key has been revoked."),
+                        "invalid": _("The credentials are not valid (unknown key, or an expired or ended token).")}
+            message = messages.get(principal.problem or "", _("Sign in first: log in, or send a token or API key as "
+                                                             "Authorization: Bearer <token>."))
+            raise ApiError(401, "authentication_required", message, headers={"WWW-Authenticate": "Bearer"})
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if level is Access.INFERENCE:
+        raise ApiError(403, "permission_denied", _("This API needs an API key with the api scope."))
+    raise ApiError(403, "permission_denied", _("Your account or key may not do this; it needs admin rights."))
+
+
+def enforce_access():
+    """before_request: authenticate, authorise, then check CSRF for cookie sessions."""
+    principal = resolve_principal()
+    g.principal = principal
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if view is None:
+        return None  # 404/405: nothing to protect
+    level = Access.PUBLIC if request.endpoint in PUBLIC_ENDPOINTS else getattr(view, "access_level", None)
+    if level is None:
+        log.error("route %s declares no access level; refused", request.endpoint)
+        raise ApiError(403, "permission_denied", _("This route is not open to anyone."))
+    if not principal.may(level):
+        return _refuse(principal, level)
+    if request.method in STATE_CHANGING_METHODS and _needs_csrf_check(principal):
+        csrf.protect()
+    return None
+
+
+def _needs_csrf_check(principal: Principal) -> bool:
+    """Cookie sessions always. With authentication disabled, every visitor is admin, so another site
+    could post the dashboard's forms through a browser: forms are checked then too. JSON API calls
+    are safe without it (another site cannot send a JSON content type without CORS, which is off)."""
+    if principal.kind == "session":
+        return True
+    return principal.kind == "auth_disabled" and not _is_api()
+
+
+def _load_user(user_id: str) -> User | None:
+    """Session and remember-cookie ids are `<id>:<session_version>`: a password change ends them."""
+    identifier, _sep, version = user_id.partition(":")
+    try:
+        user = db.session.get(User, int(identifier))
+    except ValueError:
+        return None
+    return user if user is not None and str(user.session_version) == version else None
+
+
+def init_auth(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.user_loader(_load_user)
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    app.before_request(enforce_access)
+    if app.config["AUTH_DISABLED"]:
+        log.warning("!" * 72)
+        log.warning("AUTHENTICATION IS DISABLED (LLM_ROUTER_AUTH_DISABLED): anyone who reaches this router "
+                    "can change it and use every model. Use this for local development only.")
+        log.warning("!" * 72)

@@ -1,0 +1,7 @@
+"""Sign-in pages: the dashboard's cookie session (Flask-Login, persistent remember cookie)."""
+
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__)
+
+from . import views  # noqa: E402,F401

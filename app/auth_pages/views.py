@@ -1,0 +1,50 @@
+"""Login and logout for the dashboard."""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_user, logout_user
+from flask_wtf.csrf import CSRFError
+
+from ..auth import Access, access, csrf, current_principal
+from ..dashboard.views import csrf_error_page, is_local_path
+from ..errors import ApiError
+from ..services import login_guard, users
+from . import bp
+
+bp.register_error_handler(CSRFError, csrf_error_page)  # a login form without this site's token
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@access(Access.PUBLIC)
+def login():
+    target = request.values.get("next")
+    target = target if is_local_path(target) else url_for("dashboard.index")
+    if request.method == "GET":
+        if current_principal().user is not None:
+            return redirect(target)
+        return render_template("auth/login.html", next=target, error=None, username="")
+    csrf.protect()  # login CSRF: another site must not sign a visitor into its account
+    username = request.form.get("username", "")
+    keys = login_guard.guard_keys(username, request.remote_addr)
+    try:
+        login_guard.check_allowed(keys)
+    except ApiError as exc:
+        response = render_template("auth/login.html", next=target, error=exc.message, username=username)
+        return response, 429, exc.headers
+    user = users.verify_password(username, request.form.get("password", ""))
+    if user is None:
+        login_guard.record_failure(keys)
+        return render_template("auth/login.html", next=target, error=_("Wrong user name or password."),
+                               username=username), 401
+    login_guard.record_success(keys)
+    login_user(user, remember=True)  # the remember cookie keeps the session across browser restarts
+    return redirect(target)
+
+
+@bp.post("/logout")
+@access(Access.USER)
+def logout():
+    logout_user()
+    return redirect(url_for("auth.login"))
