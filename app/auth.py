@@ -42,6 +42,7 @@ class Access(enum.Enum):
     VIEW = "view"            # read-only management: users of any role, admin-scope keys
     ADMIN = "admin"          # changes: admin users, admin-scope keys
     INFERENCE = "inference"  # the OpenAI API: api- or admin-scope keys
+    NODE = "node"            # node agents: node- or admin-scope keys
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Principal:
             return self.is_admin
         if level is Access.INFERENCE:
             return bool(self.scopes & {"api", "admin"})
+        if level is Access.NODE:
+            return bool(self.scopes & {"node", "admin"})
         return False
 
 
@@ -156,6 +159,8 @@ def _refuse(principal: Principal, level: Access):
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if level is Access.INFERENCE:
         raise ApiError(403, "permission_denied", _("This API needs an API key with the api scope."))
+    if level is Access.NODE:
+        raise ApiError(403, "permission_denied", _("Node agents need an API key with the node scope."))
     raise ApiError(403, "permission_denied", _("Your account or key may not do this; it needs admin rights."))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -41,6 +41,8 @@ class RegisteredModel(db.Model):
     quantization: Mapped[str | None] = mapped_column(String(64), nullable=True)
     capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    platforms: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    cancelled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -105,3 +107,61 @@ class RevokedToken(db.Model):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Node(db.Model):
+    """An inference machine running the node agent. `token` is what the router sends to the node
+    (the node refuses calls without it); it is replaced at every registration."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(255))
+    platform: Mapped[str] = mapped_column(String(32))
+    engines: Mapped[list[str]] = mapped_column(JSON)
+    cpu_count: Mapped[int] = mapped_column(default=0)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    gpus: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    version: Mapped[str] = mapped_column(String(32), default="")
+    token: Mapped[str] = mapped_column(String(64))
+    online: Mapped[bool] = mapped_column(default=True)
+    failed_polls: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active_requests: Mapped[int] = mapped_column(default=0)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    @property
+    def capacity_bytes(self) -> int:
+        """Memory a model must fit in: the largest GPU's on GPU nodes, system memory otherwise."""
+        gpu_memory = [int(gpu.get("memory_bytes") or 0) for gpu in self.gpus or []]
+        return max(gpu_memory) if gpu_memory else self.memory_bytes
+
+
+class NodeModel(db.Model):
+    """A node's latest report about one model (the router's view of FR-7 progress)."""
+
+    __tablename__ = "node_models"
+
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    downloaded_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NodeSample(db.Model):
+    """One poll's metrics, kept for the node history graphs."""
+
+    __tablename__ = "node_samples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    online: Mapped[bool] = mapped_column(default=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    active_requests: Mapped[int] = mapped_column(default=0)

@@ -27,6 +27,10 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(refresh_hub_stats, "interval", args=[app], id="refresh_hub_stats",
                       seconds=max(60, app.config["HF_STATS_TTL_SECONDS"]), next_run_time=datetime.now(timezone.utc),
                       max_instances=1, coalesce=True)
+    from .services.nodes import poll_job
+
+    scheduler.add_job(poll_job, "interval", args=[app], id="poll_nodes", seconds=app.config["NODE_POLL_SECONDS"],
+                      max_instances=1, coalesce=True)
     scheduler.start()
     atexit.register(lambda: scheduler.shutdown(wait=False))
     return scheduler

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ApiKey, RegisteredModel, RevokedToken, User, utcnow
-from app.services import api_keys, users
+from app.models import ApiKey, Node, RegisteredModel, RevokedToken, User, utcnow
+from app.services import api_keys, nodes, users
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, login_session, make_api_key
 
 PRINCIPALS = ("anonymous", "viewer_session", "admin_session", "viewer_jwt", "admin_jwt", "api_key", "node_key",
@@ -29,6 +29,8 @@ _API_REFUSALS = {
     "view": {"anonymous": 401, "api_key": 403, "node_key": 403, "expired_key": 401, "revoked_key": 401},
     "admin": {"anonymous": 401, "viewer_session": 403, "viewer_jwt": 403, "api_key": 403, "node_key": 403,
               "expired_key": 401, "revoked_key": 401},
+    "node": {"anonymous": 401, "viewer_session": 403, "admin_session": 403, "viewer_jwt": 403, "admin_jwt": 403,
+             "api_key": 403, "expired_key": 401, "revoked_key": 401},
     "inference": {"anonymous": 401, "viewer_session": 403, "admin_session": 403, "viewer_jwt": 403, "admin_jwt": 403,
                   "node_key": 403, "expired_key": 401, "revoked_key": 401},
 }
@@ -43,7 +45,7 @@ class Route:
     allowed: int         # status when the caller may
     json: dict | None = None
     form: dict | None = None
-    setup: tuple[str, ...] = ()  # "model": a registered model
+    setup: tuple[str, ...] = ()  # "model": a registered model; "node": a registered node
     overrides: dict = field(default_factory=dict)  # principal -> status, where the rule above does not fit
 
     @property
@@ -60,6 +62,8 @@ class Route:
 
 
 MODEL = "qwen3-0.6b"
+NODE_BODY = {"name": "node-1", "url": "http://127.0.0.1:9", "platform": "linux-cpu", "engines": ["llama_cpp"],
+             "cpu_count": 2, "memory_bytes": 8 * 1024 ** 3, "gpus": [], "version": "0.1.0"}
 ROUTES = [
     # /v0 models
     Route("GET", "/v0/models/hub", "/v0/models/hub", "view", 200),
@@ -70,6 +74,14 @@ ROUTES = [
     Route("POST", "/v0/models/<path:model_id>", f"/v0/models/{MODEL}", "admin", 405, setup=("model",)),
     Route("PUT", "/v0/models/<path:model_id>", f"/v0/models/{MODEL}", "admin", 405, setup=("model",)),
     Route("PATCH", "/v0/models/<path:model_id>", f"/v0/models/{MODEL}", "admin", 405, setup=("model",)),
+    Route("POST", "/v0/models/<path:model_id>/cancel", f"/v0/models/{MODEL}/cancel", "admin", 200, setup=("model",)),
+    Route("POST", "/v0/models/<path:model_id>/retry", f"/v0/models/{MODEL}/retry", "admin", 200, setup=("model",)),
+    # /v0 nodes
+    Route("POST", "/v0/nodes", "/v0/nodes", "node", 201, json=NODE_BODY),
+    Route("GET", "/v0/nodes", "/v0/nodes", "view", 200),
+    Route("GET", "/v0/nodes/<node_id>", "/v0/nodes/{node}", "view", 200, setup=("node",)),
+    Route("DELETE", "/v0/nodes/<node_id>", "/v0/nodes/{node}", "admin", 204, setup=("node",)),
+    Route("GET", "/v0/nodes/<node_id>/manifest", "/v0/nodes/{node}/manifest", "node", 200, setup=("node",)),
     # /v0 auth, users, keys
     Route("POST", "/v0/auth/login", "/v0/auth/login", "public", 200,
           json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}),
@@ -126,6 +138,8 @@ def snapshot() -> tuple:
                                         User.session_version).order_by(User.id)).all()),
         tuple(db.session.execute(select(ApiKey.id, ApiKey.scopes, ApiKey.revoked_at).order_by(ApiKey.id)).all()),
         tuple(db.session.execute(select(RevokedToken.jti)).all()),
+        tuple(db.session.execute(select(RegisteredModel.id, RegisteredModel.cancelled)).all()),
+        tuple(db.session.execute(select(Node.id, Node.name, Node.token)).all()),
     )
 
 
@@ -160,12 +174,14 @@ def test_access(app, route: Route, principal: str):
         target_key = api_keys.create_key("target", ["api"], None, "tests")[0].id
         if "model" in route.setup:
             db.session.add(RegisteredModel(id=MODEL, source="supported", name="Qwen3", repo="a/b", filename="f.gguf",
-                                           format="gguf", engine="llama_cpp", size_bytes=1, required_memory_bytes=1))
+                                           format="gguf", engine="llama_cpp", size_bytes=1, required_memory_bytes=1,
+                                           files=[{"name": "f.gguf", "size": 1, "sha256": None}]))
             db.session.commit()
+        node_id = nodes.register_node(NODE_BODY)[0].id if "node" in route.setup else None
     client, headers = caller(app, principal)
     with app.app_context():
         before = snapshot()
-    path = route.path.format(user=target_user, key=target_key)
+    path = route.path.format(user=target_user, key=target_key, node=node_id)
     response = client.open(path, method=route.method, json=route.json, data=route.form, headers=headers)
     expected = route.expected(principal)
     if expected == LOGIN_PAGE:

@@ -49,6 +49,20 @@ def delete_model(model_id: str):
     return "", 204
 
 
+@bp.post("/models/<path:model_id>/cancel")
+@access(Access.ADMIN)
+def cancel_model(model_id: str):
+    model = registry.set_cancelled(model_id, True)
+    return jsonify(registry.model_record(model, []))
+
+
+@bp.post("/models/<path:model_id>/retry")
+@access(Access.ADMIN)
+def retry_model(model_id: str):
+    model = registry.set_cancelled(model_id, False)
+    return jsonify(registry.model_record(model, registry.node_states().get(model.id, [])))
+
+
 @bp.route("/models/<path:model_id>", methods=["POST", "PUT", "PATCH"])
 @access(Access.ADMIN)
 def model_other_method(model_id: str):

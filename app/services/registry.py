@@ -11,12 +11,12 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ApiError
 from ..extensions import db
-from ..models import RegisteredModel, as_utc
+from ..models import NodeModel, RegisteredModel, as_utc
 from .catalog import Catalog, SupportedModel
 from .hf_stats import HubStatsCache
 from .hub_inspect import (
@@ -26,15 +26,13 @@ from .hub_inspect import (
     parse_model_reference,
     url_model_id,
 )
+from . import nodes
 from .lifecycle import ModelSummary, NodeModelState, summarize
+from .nodes import DEFAULT_PLATFORMS
 from .paths import is_safe_relative_path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PLATFORMS = {
-    "llama_cpp": ["linux-cpu", "linux-cuda", "macos-metal"],
-    "ctranslate2": ["linux-cpu", "linux-cuda"],
-}
 _REGISTER_FIELDS = {"id": 128, "repo": 512, "filename": 255, "display_name": 120}
 
 
@@ -47,8 +45,8 @@ def hub_stats() -> HubStatsCache:
 
 
 def node_states() -> dict[str, list[NodeModelState]]:
-    """Every node's latest report per model id. No node reports yet: nodes join with the node agent."""
-    return {}
+    """Every node's latest report per model id."""
+    return nodes.node_states()
 
 
 # --- Registration -------------------------------------------------------------------------------
@@ -121,6 +119,7 @@ def register(body: Any) -> RegisteredModel:
         files=[item.to_dict() for item in artifact.files], format=artifact.format, engine=artifact.engine,
         size_bytes=artifact.size_bytes, required_memory_bytes=artifact.required_memory_bytes,
         quantization=artifact.quantization, capabilities=["chat", "completion"], tags=[],
+        platforms=DEFAULT_PLATFORMS.get(artifact.engine, []),
     ))
 
 
@@ -130,7 +129,7 @@ def _from_supported(supported: SupportedModel) -> RegisteredModel:
         repo=supported.repo, revision="main", filename=supported.recommended_filename, files=[],
         format=supported.format, engine=supported.engine, size_bytes=_best_size(supported),
         required_memory_bytes=supported.required_memory_bytes, quantization=supported.quantization,
-        capabilities=list(supported.capabilities), tags=list(supported.tags),
+        capabilities=list(supported.capabilities), tags=list(supported.tags), platforms=list(supported.platforms),
     )
 
 
@@ -145,6 +144,7 @@ def _store(model: RegisteredModel) -> RegisteredModel:
         raise ApiError(409, "model_already_registered", _("'%(id)s' is already registered.", id=model.id), "id")
     log.info("registered %s: %s %s (%s, %s bytes)", model.id, model.repo, model.filename, model.engine,
              model.size_bytes)
+    nodes.notify_all()
     return model
 
 
@@ -167,19 +167,42 @@ def get_model(model_id: str) -> RegisteredModel:
 
 
 def delete_model(model_id: str) -> None:
+    """Metadata goes now; each node deletes its files at its next sync (told at once, best effort)."""
     model = get_model(model_id)
     db.session.delete(model)
+    db.session.execute(delete(NodeModel).where(NodeModel.model_id == model_id))
     db.session.commit()
     log.info("deleted %s", model_id)
+    nodes.notify_all()
+
+
+def set_cancelled(model_id: str, cancelled: bool) -> RegisteredModel:
+    """Cancel: every node stops and drops its partial files (the model leaves the manifests) while the
+    model stays registered, shown as an error, until it is retried or deleted."""
+    model = get_model(model_id)
+    if model.cancelled != cancelled:
+        model.cancelled = cancelled
+        if cancelled:
+            db.session.execute(delete(NodeModel).where(NodeModel.model_id == model_id))
+        db.session.commit()
+        log.info("%s %s", "cancelled downloads of" if cancelled else "retrying", model_id)
+        nodes.notify_all()
+    return model
+
+
+def summary_of(model: RegisteredModel, states: list[NodeModelState]) -> ModelSummary:
+    if model.cancelled:
+        return ModelSummary("error", "available", None, _("Download cancelled by an admin: retry or delete it."))
+    return summarize(True, states)
 
 
 def model_record(model: RegisteredModel, states: list[NodeModelState]) -> dict[str, Any]:
-    summary = summarize(True, states)
+    summary = summary_of(model, states)
     return {
         "id": model.id, "name": model.name, "source": model.source, "repo": model.repo, "revision": model.revision,
         "filename": model.filename, "files": model.files, "format": model.format, "engine": model.engine,
         "size_bytes": model.size_bytes, "required_memory_bytes": model.required_memory_bytes,
-        "quantization": model.quantization, "capabilities": model.capabilities,
+        "quantization": model.quantization, "capabilities": model.capabilities, "cancelled": model.cancelled,
         "lifecycle_status": summary.lifecycle_status, "status": summary.status,
         "download_progress": summary.download_progress, "error": summary.error,
         "created_at": as_utc(model.created_at).isoformat(timespec="seconds") if model.created_at else None,
@@ -197,7 +220,7 @@ def ready_models() -> list[RegisteredModel]:
     """Models ready on at least one online node: the only ones `/v1` shows (FR-6)."""
     states = node_states()
     return [model for model in registered_models()
-            if summarize(True, states.get(model.id, [])).lifecycle_status == "ready"]
+            if summary_of(model, states.get(model.id, [])).lifecycle_status == "ready"]
 
 
 # --- The Model Hub list (FR-2) --------------------------------------------------------------------
@@ -229,19 +252,20 @@ def hub_entries(query: str | None = None,
     states = node_states() if states is None else states
     entries = []
     for supported in catalog():
-        summary = summarize(supported.id in registered, states.get(supported.id, []))
+        model = registered.get(supported.id)
+        summary = summary_of(model, states.get(supported.id, [])) if model else summarize(False, [])
         entries.append({**supported.to_dict(), "size_bytes": _best_size(supported), "source": "supported",
                         **_hub_fields(summary, supported.repo)})
     for model in registered.values():
         if model.source == "supported" and catalog().get(model.id) is not None:
             continue
-        summary = summarize(True, states.get(model.id, []))
+        summary = summary_of(model, states.get(model.id, []))
         entries.append({
             "id": model.id, "name": model.name, "description": model.description, "repo": model.repo,
             "recommended_filename": model.filename, "size_bytes": model.size_bytes,
             "required_memory_bytes": model.required_memory_bytes, "tags": model.tags,
             "capabilities": model.capabilities, "quantization": model.quantization, "parameter_count": None,
-            "format": model.format, "engine": model.engine, "platforms": DEFAULT_PLATFORMS.get(model.engine, []),
+            "format": model.format, "engine": model.engine, "platforms": model.platforms or DEFAULT_PLATFORMS.get(model.engine, []),
             "source": model.source, **_hub_fields(summary, model.repo),
         })
     if query:

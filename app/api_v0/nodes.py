@@ -1,0 +1,43 @@
+"""Nodes: registration and manifests for node agents; the node list for people."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, url_for
+
+from ..auth import Access, access
+from ..services import nodes
+from . import bp
+from .common import json_body
+
+
+@bp.post("/nodes")
+@access(Access.NODE)
+def register_node():
+    node, created = nodes.register_node(json_body())
+    return jsonify({"id": node.id, "token": node.token, "poll_interval_seconds": current_app.config["NODE_POLL_SECONDS"],
+                    "manifest_url": url_for("api_v0.node_manifest", node_id=node.id)}), 201 if created else 200
+
+
+@bp.get("/nodes")
+@access(Access.VIEW)
+def list_nodes():
+    return jsonify({"nodes": [nodes.node_record(node) for node in nodes.all_nodes()]})
+
+
+@bp.get("/nodes/<node_id>")
+@access(Access.VIEW)
+def get_node(node_id: str):
+    return jsonify(nodes.node_record(nodes.get_node(node_id)))
+
+
+@bp.delete("/nodes/<node_id>")
+@access(Access.ADMIN)
+def delete_node(node_id: str):
+    nodes.delete_node(nodes.get_node(node_id))
+    return "", 204
+
+
+@bp.get("/nodes/<node_id>/manifest")
+@access(Access.NODE)
+def node_manifest(node_id: str):
+    return jsonify(nodes.manifest(nodes.get_node(node_id)))

@@ -1,0 +1,188 @@
+"""Node registration, manifests and status polling on the router side.
+
+A node is imitated by a small real HTTP server answering /v0/status and /v0/sync (the node agent's
+own tests run the real agent; here the router's rules are the subject)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from app.services import nodes
+from tests.conftest import CATALOG_FILE, GGUF_REPO, make_api_key
+
+GiB = 1024 ** 3
+
+
+def node_body(**overrides):
+    return {"name": "gpu-box", "url": "http://127.0.0.1:9", "platform": "linux-cpu",
+            "engines": ["llama_cpp", "ctranslate2"], "cpu_count": 8, "memory_bytes": 16 * GiB, "gpus": [],
+            "version": "0.1.0", **overrides}
+
+
+@pytest.fixture
+def node_client(app):
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_api_key(app, ['node'], 'nodes')}"
+    return test_client
+
+
+class FakeNode:
+    """A node's HTTP side: answers status with whatever `reports` holds, records the token it got."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict] = []
+        self.tokens: list[str] = []
+        self.syncs = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status: int, payload: dict) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                outer.tokens.append(self.headers.get("Authorization", ""))
+                self._answer(200, {"version": "0.1.0", "active_requests": 2, "models": outer.reports,
+                                   "metrics": {"cpu_percent": 5.0}})
+
+            def do_POST(self):
+                outer.syncs += 1
+                self._answer(202, {})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_node():
+    node = FakeNode()
+    yield node
+    node.stop()
+
+
+def test_registration_keeps_the_id_and_replaces_the_token(client, node_client):
+    first = node_client.post("/v0/nodes", json=node_body())
+    assert first.status_code == 201
+    again = node_client.post("/v0/nodes", json=node_body(url="http://127.0.0.1:10"))
+    assert again.status_code == 200
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.get_json()["token"] != first.get_json()["token"]
+    listed = client.get("/v0/nodes").get_json()["nodes"]
+    assert [(n["name"], n["url"], n["online"]) for n in listed] == [("gpu-box", "http://127.0.0.1:10", True)]
+    assert "token" not in listed[0] and first.get_json()["token"] not in json.dumps(listed)
+
+
+@pytest.mark.parametrize("overrides, param", [
+    ({"name": ""}, "name"), ({"url": "ftp://x"}, "url"), ({"url": "not a url"}, "url"),
+    ({"platform": "amiga"}, "platform"), ({"engines": ["vllm"]}, "engines"), ({"cpu_count": -1}, "cpu_count"),
+    ({"memory_bytes": "16G"}, "memory_bytes"), ({"gpus": [{"name": "x"}]}, "gpus"), ({"version": 1}, "version"),
+])
+def test_invalid_registrations(node_client, overrides, param):
+    response = node_client.post("/v0/nodes", json=node_body(**overrides))
+    assert response.status_code == 400 and response.get_json()["error"]["param"] == param
+
+
+def test_manifest_filters_by_engine_platform_and_memory(client, node_client):
+    assert client.post("/v0/models/register", json={"repo": GGUF_REPO}).status_code == 201  # llama_cpp, 7500 B
+    assert client.post("/v0/models/register", json={"id": "phi-4"}).status_code == 201  # needs 13 GiB
+    small = node_client.post("/v0/nodes", json=node_body(name="small", memory_bytes=8 * GiB)).get_json()
+    big = node_client.post("/v0/nodes", json=node_body(name="big", gpus=[{"name": "L4", "memory_bytes": 24 * GiB}],
+                                                         platform="linux-cuda")).get_json()
+    ct2_only = node_client.post("/v0/nodes", json=node_body(name="ct2", engines=["ctranslate2"])).get_json()
+
+    small_manifest = node_client.get(f"/v0/nodes/{small['id']}/manifest").get_json()
+    assert [m["id"] for m in small_manifest["models"]] == ["acme/tiny-chat-gguf:q4_k_m"]
+    entry = small_manifest["models"][0]
+    assert entry["files"][0]["name"] == "tiny-chat.Q4_K_M.gguf" and len(entry["revision"]) == 40
+    assert small_manifest["errors"] == [{"id": "phi-4",
+                                         "error": "insufficient memory: needs 13.0 GiB, node has 8.0 GiB"}]
+    big_manifest = node_client.get(f"/v0/nodes/{big['id']}/manifest").get_json()
+    assert big_manifest["errors"] == []
+    assert node_client.get(f"/v0/nodes/{ct2_only['id']}/manifest").get_json() == {"models": [], "errors": []}
+    assert node_client.get("/v0/nodes/unknown/manifest").status_code == 404
+
+
+def test_catalog_models_get_their_file_list_when_a_node_first_asks(client, node_client, hub):
+    assert client.post("/v0/models/register", json={"id": "qwen2.5-0.5b-instruct"}).status_code == 201
+    node = node_client.post("/v0/nodes", json=node_body()).get_json()
+    (entry,) = node_client.get(f"/v0/nodes/{node['id']}/manifest").get_json()["models"]
+    assert entry["files"] == [{"name": CATALOG_FILE, "size": 4096, "sha256": entry["files"][0]["sha256"]}]
+    hub.mode = "error500"  # resolved once: the Hub is not needed again
+    assert node_client.get(f"/v0/nodes/{node['id']}/manifest").get_json()["models"] == [entry]
+
+
+def test_polling_derives_lifecycle_and_marks_offline_after_three_failures(app, client, node_client, fake_node):
+    client.post("/v0/models/register", json={"repo": GGUF_REPO})
+    model_id = "acme/tiny-chat-gguf:q4_k_m"
+    registration = node_client.post("/v0/nodes", json=node_body(url=fake_node.url)).get_json()
+
+    def poll():
+        with app.app_context():
+            nodes.poll_all()
+
+    def model():
+        return client.get(f"/v0/models/{model_id}").get_json()
+
+    fake_node.reports = [{"id": model_id, "state": "downloading", "downloaded_bytes": 2500, "total_bytes": 5000}]
+    poll()
+    assert fake_node.tokens[-1] == f"Bearer {registration['token']}"
+    record = model()
+    assert (record["lifecycle_status"], record["status"]) == ("pending", "downloading")
+    assert record["download_progress"] == {"downloaded_bytes": 2500, "total_bytes": 5000, "percent": 50.0}
+    assert record["nodes"][0]["node_name"] == "gpu-box"
+    assert client.get("/v1/models").get_json()["data"] == []
+
+    fake_node.reports = [{"id": model_id, "state": "ready", "downloaded_bytes": 5000, "total_bytes": 5000}]
+    poll()
+    assert model()["lifecycle_status"] == "ready"
+    assert [m["id"] for m in client.get("/v1/models").get_json()["data"]] == [model_id]
+    hub_entry = next(e for e in client.get("/v0/models/hub").get_json()["models"] if e["id"] == model_id)
+    assert hub_entry["status"] == "downloaded"
+
+    fake_node.stop()
+    for expected_online in (True, True, False):
+        poll()
+        assert client.get(f"/v0/nodes/{registration['id']}").get_json()["online"] is expected_online
+    assert model()["lifecycle_status"] == "registered"  # ready only on an offline node
+    assert client.get("/v1/models").get_json()["data"] == []
+
+
+def test_cancel_and_retry(app, client, node_client, fake_node):
+    client.post("/v0/models/register", json={"repo": GGUF_REPO})
+    model_id = "acme/tiny-chat-gguf:q4_k_m"
+    node = node_client.post("/v0/nodes", json=node_body(url=fake_node.url)).get_json()
+    cancelled = client.post(f"/v0/models/{model_id}/cancel").get_json()
+    assert (cancelled["lifecycle_status"], cancelled["cancelled"]) == ("error", True)
+    assert "cancelled" in cancelled["error"]
+    assert node_client.get(f"/v0/nodes/{node['id']}/manifest").get_json()["models"] == []
+    retried = client.post(f"/v0/models/{model_id}/retry").get_json()
+    assert (retried["lifecycle_status"], retried["cancelled"]) == ("registered", False)
+    assert len(node_client.get(f"/v0/nodes/{node['id']}/manifest").get_json()["models"]) == 1
+    assert client.post("/v0/models/nope/cancel").status_code == 404
+
+
+def test_nodes_are_told_to_sync_after_changes(client, node_client, fake_node):
+    node_client.post("/v0/nodes", json=node_body(url=fake_node.url))
+    client.post("/v0/models/register", json={"repo": GGUF_REPO})
+    client.delete("/v0/models/acme/tiny-chat-gguf:q4_k_m")
+    for _ in range(50):
+        if fake_node.syncs >= 2:
+            break
+        threading.Event().wait(0.05)
+    assert fake_node.syncs >= 2

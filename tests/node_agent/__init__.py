@@ -1,0 +1,1 @@
+"""Tests of the node agent (store layout, resumable downloads)."""
