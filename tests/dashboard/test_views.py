@@ -331,3 +331,25 @@ def test_unknown_language_is_404(client):
     response = client.get("/lang/fr", query_string={"next": "/models"})
     assert response.status_code == 404
     assert "Set-Cookie" not in response.headers
+
+
+def test_local_tab_offers_cancel_while_downloading_and_retry_once_cancelled(app, client):
+    register(client, id="phi-4")
+    downloading = {"phi-4": [NodeModelState("n1", "gpu-box", True, "downloading", 1, 2)]}
+    phi = row(render_local_as_admin(app, downloading), "phi-4")
+    assert 'data-action="cancel"' in phi and 'data-action="retry"' not in phi
+    assert client.post("/v0/models/phi-4/cancel").status_code == 200
+    phi = row(render_local_as_admin(app, {}), "phi-4")
+    assert 'data-action="retry"' in phi and 'data-action="cancel"' not in phi
+    assert "Download cancelled by an admin" in phi
+
+
+def render_local_as_admin(app, states) -> str:
+    """The Local partial as an admin sees it (the access check sets who is asking)."""
+    from app.auth import Principal
+
+    with app.test_request_context("/models/local"):
+        from flask import g
+
+        g.principal = Principal("api_key", scopes=frozenset({"admin"}))  # as with an admin key
+        return render_template("dashboard/_local_list.html", records=registry.model_records(states=states))

@@ -315,6 +315,8 @@
       registerSupported(button);
     } else if (button.dataset.action === "delete") {
       openDelete(button);
+    } else if (button.dataset.action === "cancel" || button.dataset.action === "retry") {
+      changeDownload(button, button.dataset.action);
     }
   });
 
@@ -350,6 +352,23 @@
       showAlert(result.message, button);
     }
     clearBusy(button); // still on the page only when the refresh did not replace it
+  }
+
+  /* Cancel a model's downloads on every node, or start them again (POST /v0/models/<id>/cancel|retry). */
+  async function changeDownload(button, action) {
+    const name = nameFor(button);
+    const modelId = button.dataset.modelId;
+    const url = deleteForm.dataset.modelsUrl + "/" + modelId.split("/").map(encodeURIComponent).join("/") + "/" + action;
+    setBusy(button, action === "cancel" ? strings.cancelling : strings.retrying);
+    const result = await callApi("POST", url);
+    if (result.ok) {
+      clearAlert();
+      await refresh({force: true});
+      announce(fill(action === "cancel" ? strings.cancelled : strings.retried, {name: name}));
+    } else {
+      showAlert(result.message, button);
+    }
+    clearBusy(button);
   }
 
   function clearFieldErrors() {
