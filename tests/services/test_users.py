@@ -53,3 +53,19 @@ def test_auth_disabled_is_loud_and_open(tmp_path, hub, caplog):
     assert forged.status_code == 400
     assert client.get("/v0/users").get_json()["users"][0]["username"] == "admin"
     assert len(client.get("/v0/users").get_json()["users"]) == 1
+
+
+def test_create_api_key_command_writes_a_private_file(app, tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "keys" / "node.key"
+    result = app.test_cli_runner().invoke(args=["create-api-key", "--name", "local-node", "--scope", "node",
+                                                "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    key = target.read_text().strip()
+    assert key.startswith("llmr_") and key not in result.output
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    client = app.test_client()
+    assert client.get("/v0/nodes/x/manifest", headers={"X-API-Key": key}).status_code == 404  # node scope: allowed
+    assert client.get("/v0/users", headers={"X-API-Key": key}).status_code == 403
