@@ -1,15 +1,27 @@
-"""Background jobs (APScheduler): work that must stay off the request path."""
+"""Background jobs (APScheduler): work that must stay off the request path.
+
+gunicorn runs several worker processes, each with this scheduler. Every worker refreshes its own
+in-memory Hugging Face statistics (cheap: the answers are shared through the requests-cache file).
+Node polling must happen once per interval, not once per worker: only the worker holding
+`instance/scheduler.lock` polls; the others keep trying to take the lock, so when that worker
+dies (and the lock with it), another one takes over within a few seconds.
+"""
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
+import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from filelock import FileLock, Timeout
 from flask import Flask
 
 log = logging.getLogger(__name__)
+LEADER_RETRY_SECONDS = 5.0
 
 
 def refresh_hub_stats(app: Flask) -> None:
@@ -22,15 +34,36 @@ def refresh_hub_stats(app: Flask) -> None:
         log.debug("Hugging Face statistics known for %d of %d repos", known, len(set(repos)))
 
 
+def _become_poller(app: Flask, scheduler: BackgroundScheduler, stop: threading.Event) -> None:
+    from .services.nodes import poll_job
+
+    lock = FileLock(str(Path(app.instance_path) / "scheduler.lock"))
+    while not stop.is_set():
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            stop.wait(LEADER_RETRY_SECONDS)
+            continue
+        app.extensions["scheduler_lock"] = lock  # held for the life of this process
+        scheduler.add_job(poll_job, "interval", args=[app], id="poll_nodes", seconds=app.config["NODE_POLL_SECONDS"],
+                          next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
+        log.info("process %d polls the nodes every %s s", os.getpid(), app.config["NODE_POLL_SECONDS"])
+        return
+
+
 def start_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(daemon=True, timezone=timezone.utc)
     scheduler.add_job(refresh_hub_stats, "interval", args=[app], id="refresh_hub_stats",
                       seconds=max(60, app.config["HF_STATS_TTL_SECONDS"]), next_run_time=datetime.now(timezone.utc),
                       max_instances=1, coalesce=True)
-    from .services.nodes import poll_job
-
-    scheduler.add_job(poll_job, "interval", args=[app], id="poll_nodes", seconds=app.config["NODE_POLL_SECONDS"],
-                      max_instances=1, coalesce=True)
     scheduler.start()
-    atexit.register(lambda: scheduler.shutdown(wait=False))
+    stop = threading.Event()
+    threading.Thread(target=_become_poller, args=(app, scheduler, stop), name="poller-election", daemon=True).start()
+
+    def shut_down() -> None:
+        stop.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    atexit.register(shut_down)
     return scheduler
