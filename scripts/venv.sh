@@ -13,6 +13,8 @@ fi
 stamp=".venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)-$(basename "$requirements")"
 if [ ! -f "$stamp" ]; then
   echo "Installing Python packages from $requirements into .venv ..."
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+  # (This machine's pip configuration names extra local indexes; pip's notes about them are noise.)
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements" \
+    2> >(grep -v "^WARNING: Location .* is ignored" >&2)
   touch "$stamp"
 fi
