@@ -47,6 +47,7 @@ class Route:
     form: dict | None = None
     setup: tuple[str, ...] = ()  # "model": a registered model; "node": a registered node
     overrides: dict = field(default_factory=dict)  # principal -> status, where the rule above does not fit
+    headers: dict = field(default_factory=dict)  # {node_token} is filled in per test
 
     @property
     def page(self) -> bool:
@@ -81,7 +82,8 @@ ROUTES = [
     Route("GET", "/v0/nodes", "/v0/nodes", "view", 200),
     Route("GET", "/v0/nodes/<node_id>", "/v0/nodes/{node}", "view", 200, setup=("node",)),
     Route("DELETE", "/v0/nodes/<node_id>", "/v0/nodes/{node}", "admin", 204, setup=("node",)),
-    Route("GET", "/v0/nodes/<node_id>/manifest", "/v0/nodes/{node}/manifest", "node", 200, setup=("node",)),
+    Route("GET", "/v0/nodes/<node_id>/manifest", "/v0/nodes/{node}/manifest", "node", 200, setup=("node",),
+          headers={"X-Node-Token": "{node_token}"}),
     # /v0 auth, users, keys
     Route("POST", "/v0/auth/login", "/v0/auth/login", "public", 200,
           json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}),
@@ -177,11 +179,13 @@ def test_access(app, route: Route, principal: str):
                                            format="gguf", engine="llama_cpp", size_bytes=1, required_memory_bytes=1,
                                            files=[{"name": "f.gguf", "size": 1, "sha256": None}]))
             db.session.commit()
-        node_id = nodes.register_node(NODE_BODY)[0].id if "node" in route.setup else None
+        node = nodes.register_node(NODE_BODY)[0] if "node" in route.setup else None
+        node_id, node_token = (node.id, node.token) if node else (None, None)
     client, headers = caller(app, principal)
     with app.app_context():
         before = snapshot()
     path = route.path.format(user=target_user, key=target_key, node=node_id)
+    headers = {**headers, **{name: value.format(node_token=node_token) for name, value in route.headers.items()}}
     response = client.open(path, method=route.method, json=route.json, data=route.form, headers=headers)
     expected = route.expected(principal)
     if expected == LOGIN_PAGE:

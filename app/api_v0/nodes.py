@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, url_for
+from flask import current_app, jsonify, request, url_for
+from flask_babel import gettext as _
 
-from ..auth import Access, access
+from ..auth import Access, access, current_principal
+from ..errors import ApiError
 from ..services import nodes
 from . import bp
 from .common import json_body
@@ -40,4 +42,10 @@ def delete_node(node_id: str):
 @bp.get("/nodes/<node_id>/manifest")
 @access(Access.NODE)
 def node_manifest(node_id: str):
-    return jsonify(nodes.manifest(nodes.get_node(node_id)))
+    """A node-scope key may be shared by every node: the node proves which one it is with the token it got
+    at registration (`X-Node-Token`). Admin keys may read any manifest."""
+    node = nodes.get_node(node_id)
+    if "admin" not in current_principal().scopes and not nodes.token_matches(node, request.headers.get("X-Node-Token")):
+        raise ApiError(401, "invalid_node_token", _("This manifest belongs to another node: send the X-Node-Token "
+                                                    "this node got at registration, or register again."))
+    return jsonify(nodes.manifest(node))

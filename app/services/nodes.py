@@ -6,7 +6,9 @@ report, and derives each model's lifecycle from those reports.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import math
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -96,6 +98,10 @@ def register_node(body: Any) -> tuple[Node, bool]:
     return node, created
 
 
+def token_matches(node: Node, presented: str | None) -> bool:
+    return bool(presented) and hmac.compare_digest(node.token.encode(), presented.encode())
+
+
 def all_nodes() -> list[Node]:
     return list(db.session.scalars(select(Node).order_by(Node.name)))
 
@@ -127,8 +133,10 @@ def delete_node(node: Node) -> None:
 
 # --- Manifest -------------------------------------------------------------------------------------
 
-def _gib(value: int) -> str:
-    return f"{value / 1024 ** 3:.1f}"
+def _gib(value: int, round_up: bool) -> str:
+    """One decimal, rounded so that a need never looks smaller, nor a capacity larger, than it is."""
+    tenths = value / 1024 ** 3 * 10
+    return f"{(math.ceil(tenths) if round_up else math.floor(tenths)) / 10:.1f}"
 
 
 def _resolve_files(model: RegisteredModel) -> bool:
@@ -160,7 +168,7 @@ def manifest(node: Node) -> dict[str, Any]:
         if model.required_memory_bytes > node.capacity_bytes:
             errors.append({"id": model.id, "error": _(
                 "insufficient memory: needs %(need)s GiB, node has %(have)s GiB",
-                need=_gib(model.required_memory_bytes), have=_gib(node.capacity_bytes))})
+                need=_gib(model.required_memory_bytes, True), have=_gib(node.capacity_bytes, False))})
             continue
         if not _resolve_files(model):
             continue  # asked again at the next sync
@@ -181,19 +189,33 @@ def node_states() -> dict[str, list[NodeModelState]]:
     return states
 
 
-def _parse_report(item: Any) -> NodeModel | None:
+def _count(value: Any) -> int:
+    """A byte or request count from a node; anything else is a malformed status."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"not a count: {value!r}")
+    return value
+
+
+def _parse_report(item: Any) -> NodeModel:
     if not isinstance(item, dict) or not isinstance(item.get("id"), str) or item.get("state") not in NODE_STATES:
-        return None
+        raise ValueError("a model report needs an id and a known state")
     error = item.get("error")
     return NodeModel(model_id=item["id"][:255], state=item["state"],
-                     downloaded_bytes=int(item.get("downloaded_bytes") or 0),
-                     total_bytes=int(item.get("total_bytes") or 0),
+                     downloaded_bytes=_count(item.get("downloaded_bytes")),
+                     total_bytes=_count(item.get("total_bytes")),
                      error=str(error)[:2000] if error else None, updated_at=utcnow())
 
 
 def apply_status(node: Node, status: dict[str, Any]) -> None:
-    """A successful poll: the node's reports replace the previous ones; the node is online."""
-    reports = [report for report in map(_parse_report, status.get("models") or []) if report is not None]
+    """A successful poll: the node's reports replace the previous ones; the node is online.
+    Raises ValueError, before changing anything, when the status is malformed."""
+    models = status.get("models") or []
+    if not isinstance(models, list):
+        raise ValueError("'models' is not a list")
+    reports = [_parse_report(item) for item in models]
+    active_requests = _count(status.get("active_requests"))
     db.session.execute(delete(NodeModel).where(NodeModel.node_id == node.id))
     for report in reports:
         report.node_id = node.id
@@ -202,7 +224,7 @@ def apply_status(node: Node, status: dict[str, Any]) -> None:
         log.info("node %s (%s) is online again", node.name, node.id)
     node.online, node.failed_polls, node.last_error, node.last_seen_at = True, 0, None, utcnow()
     node.metrics = status.get("metrics") if isinstance(status.get("metrics"), dict) else {}
-    node.active_requests = int(status.get("active_requests") or 0)
+    node.active_requests = active_requests
     node.version = str(status.get("version") or node.version)[:32]
     db.session.add(NodeSample(node_id=node.id, online=True, metrics=node.metrics,
                               active_requests=node.active_requests))
@@ -242,22 +264,31 @@ def poll_all() -> None:
         results = list(pool.map(_fetch_status, targets))
     for node_id, payload, problem in results:
         if payload is not None:
-            apply_status(nodes[node_id], payload)
-        else:
-            record_failed_poll(nodes[node_id], problem or "unknown error")
+            try:
+                apply_status(nodes[node_id], payload)
+                continue
+            except ValueError as exc:  # one node's bad answer must not stop the others' polls
+                problem = f"malformed status from {nodes[node_id].url}: {exc}"
+        record_failed_poll(nodes[node_id], problem or "unknown error")
     db.session.execute(delete(NodeSample).where(NodeSample.at < utcnow() - SAMPLE_RETENTION))
     db.session.commit()
 
 
 # --- Telling nodes to sync ------------------------------------------------------------------------
 
+def _send_one_sync(target: tuple[str, str]) -> None:
+    url, token = target
+    try:
+        _session.post(f"{url}/v0/sync", headers={"Authorization": f"Bearer {token}"}, timeout=(2, 3))
+    except requests.RequestException as exc:
+        log.info("sync notification to %s failed (%s); the node will see the change at its next sync",
+                 url, type(exc).__name__)
+
+
 def _send_sync(targets: list[tuple[str, str]]) -> None:
-    for url, token in targets:
-        try:
-            _session.post(f"{url}/v0/sync", headers={"Authorization": f"Bearer {token}"}, timeout=(2, 3))
-        except requests.RequestException as exc:
-            log.info("sync notification to %s failed (%s); the node will see the change at its next sync",
-                     url, type(exc).__name__)
+    """All at once, so a few unresponsive nodes delay no other."""
+    with ThreadPoolExecutor(max_workers=min(_POLL_WORKERS, len(targets)), thread_name_prefix="notify") as pool:
+        list(pool.map(_send_one_sync, targets))
 
 
 def notify_all() -> None:

@@ -23,6 +23,14 @@ def node_body(**overrides):
             "version": "0.1.0", **overrides}
 
 
+def manifest(node_client, registration: dict) -> dict:
+    """A node reads its own manifest, proving who it is with the token it got at registration."""
+    response = node_client.get(f"/v0/nodes/{registration['id']}/manifest",
+                               headers={"X-Node-Token": registration["token"]})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
 @pytest.fixture
 def node_client(app):
     test_client = app.test_client()
@@ -106,25 +114,30 @@ def test_manifest_filters_by_engine_platform_and_memory(client, node_client):
                                                          platform="linux-cuda")).get_json()
     ct2_only = node_client.post("/v0/nodes", json=node_body(name="ct2", engines=["ctranslate2"])).get_json()
 
-    small_manifest = node_client.get(f"/v0/nodes/{small['id']}/manifest").get_json()
+    small_manifest = manifest(node_client, small)
     assert [m["id"] for m in small_manifest["models"]] == ["acme/tiny-chat-gguf:q4_k_m"]
     entry = small_manifest["models"][0]
     assert entry["files"][0]["name"] == "tiny-chat.Q4_K_M.gguf" and len(entry["revision"]) == 40
     assert small_manifest["errors"] == [{"id": "phi-4",
                                          "error": "insufficient memory: needs 13.0 GiB, node has 8.0 GiB"}]
-    big_manifest = node_client.get(f"/v0/nodes/{big['id']}/manifest").get_json()
+    # Another node's token (or none) does not open this node's manifest; an admin key does.
+    for token in (big["token"], None):
+        refused = node_client.get(f"/v0/nodes/{small['id']}/manifest", headers={"X-Node-Token": token or ""})
+        assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "invalid_node_token"
+    assert client.get(f"/v0/nodes/{small['id']}/manifest").status_code == 200
+    big_manifest = manifest(node_client, big)
     assert big_manifest["errors"] == []
-    assert node_client.get(f"/v0/nodes/{ct2_only['id']}/manifest").get_json() == {"models": [], "errors": []}
+    assert manifest(node_client, ct2_only) == {"models": [], "errors": []}
     assert node_client.get("/v0/nodes/unknown/manifest").status_code == 404
 
 
 def test_catalog_models_get_their_file_list_when_a_node_first_asks(client, node_client, hub):
     assert client.post("/v0/models/register", json={"id": "qwen2.5-0.5b-instruct"}).status_code == 201
     node = node_client.post("/v0/nodes", json=node_body()).get_json()
-    (entry,) = node_client.get(f"/v0/nodes/{node['id']}/manifest").get_json()["models"]
+    (entry,) = manifest(node_client, node)["models"]
     assert entry["files"] == [{"name": CATALOG_FILE, "size": 4096, "sha256": entry["files"][0]["sha256"]}]
     hub.mode = "error500"  # resolved once: the Hub is not needed again
-    assert node_client.get(f"/v0/nodes/{node['id']}/manifest").get_json()["models"] == [entry]
+    assert manifest(node_client, node)["models"] == [entry]
 
 
 def test_polling_derives_lifecycle_and_marks_offline_after_three_failures(app, client, node_client, fake_node):
@@ -170,10 +183,10 @@ def test_cancel_and_retry(app, client, node_client, fake_node):
     cancelled = client.post(f"/v0/models/{model_id}/cancel").get_json()
     assert (cancelled["lifecycle_status"], cancelled["cancelled"]) == ("error", True)
     assert "cancelled" in cancelled["error"]
-    assert node_client.get(f"/v0/nodes/{node['id']}/manifest").get_json()["models"] == []
+    assert manifest(node_client, node)["models"] == []
     retried = client.post(f"/v0/models/{model_id}/retry").get_json()
     assert (retried["lifecycle_status"], retried["cancelled"]) == ("registered", False)
-    assert len(node_client.get(f"/v0/nodes/{node['id']}/manifest").get_json()["models"]) == 1
+    assert len(manifest(node_client, node)["models"]) == 1
     assert client.post("/v0/models/nope/cancel").status_code == 404
 
 
@@ -186,3 +199,27 @@ def test_nodes_are_told_to_sync_after_changes(client, node_client, fake_node):
             break
         threading.Event().wait(0.05)
     assert fake_node.syncs >= 2
+
+
+def test_one_nodes_malformed_status_does_not_stop_the_others(app, client, node_client, fake_node):
+    broken = FakeNode()
+    try:
+        client.post("/v0/models/register", json={"repo": GGUF_REPO})
+        model_id = "acme/tiny-chat-gguf:q4_k_m"
+        good = node_client.post("/v0/nodes", json=node_body(name="good", url=fake_node.url)).get_json()
+        bad = node_client.post("/v0/nodes", json=node_body(name="bad", url=broken.url)).get_json()
+        fake_node.reports = [{"id": model_id, "state": "ready", "downloaded_bytes": 5000, "total_bytes": 5000}]
+        broken.reports = [{"id": model_id, "state": "downloading", "downloaded_bytes": "lots", "total_bytes": 1}]
+        with app.app_context():
+            nodes.poll_all()
+        assert client.get(f"/v0/models/{model_id}").get_json()["lifecycle_status"] == "ready"
+        bad_record = client.get(f"/v0/nodes/{bad['id']}").get_json()
+        assert bad_record["failed_polls"] == 1 and "malformed status" in bad_record["last_error"]
+        assert client.get(f"/v0/nodes/{good['id']}").get_json()["failed_polls"] == 0
+    finally:
+        broken.stop()
+
+
+def test_memory_message_never_understates_the_need():
+    assert nodes._gib(int(8.04 * GiB), True) == "8.1" and nodes._gib(int(7.99 * GiB), False) == "7.9"
+    assert nodes._gib(7500, True) == "0.1"

@@ -1,0 +1,95 @@
+"""The node agent assembled: store, downloader, router client, sync loop and HTTP server.
+
+Why a separate module from `__main__`: `__main__` deals with the process (flags, logging,
+signals); this wires the parts together in the order the protocol needs. The server starts first
+so the router can reach the node as soon as it has registered; the sync loop then registers
+(retrying while the router is down) and keeps the models directory in line with the manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from node_agent import __version__, system
+from node_agent.config import Config
+from node_agent.downloader import Downloader
+from node_agent.router_client import RouterClient
+from node_agent.server import NodeServer, make_server
+from node_agent.store import ModelStore
+from node_agent.sync import SyncLoop
+
+__all__ = ["Agent", "GPU_PLATFORMS"]
+
+log = logging.getLogger(__name__)
+
+# Platforms whose engines run on the GPU: only there do GPUs count for what a model must fit in.
+GPU_PLATFORMS = ("linux-cuda", "windows-cuda")
+
+
+def _size(value: int) -> str:
+    """Bytes for a person: GiB for machines, MiB for the small memory overrides tests use."""
+    return f"{value / 1024 ** 3:.1f} GiB" if value >= 1024 ** 3 else f"{value / 1024 ** 2:.1f} MiB"
+
+
+class Agent:
+    """One node agent. `start()` then, at shutdown, `stop()`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = ModelStore(config.models_dir)
+        self.cpu = system.CpuSampler()
+        # A CPU node must not be sized by a GPU it does not use (the router fits models to the largest GPU).
+        self.gpus = system.gpus() if config.platform in GPU_PLATFORMS else []
+        self.memory_bytes = config.memory_bytes or system.memory()[0]
+        self.downloader = Downloader(config.hub_endpoint, token=config.hf_token)
+        self.client = RouterClient(config.router_url, config.api_key, self.registration_body)
+        self.server: NodeServer | None = None
+        self.sync: SyncLoop | None = None
+        self.url: str | None = None
+
+    def registration_body(self) -> dict[str, Any]:
+        """POST /v0/nodes body (docs/protocol.md); asked at every registration."""
+        return {"name": self.config.name, "url": self.url, "platform": self.config.platform,
+                "engines": list(self.config.engines), "cpu_count": system.cpu_count(),
+                "memory_bytes": self.memory_bytes,
+                "gpus": [{"name": gpu.name, "memory_bytes": gpu.memory_total_bytes} for gpu in self.gpus],
+                "version": __version__}
+
+    def status(self) -> dict[str, Any]:
+        """GET /v0/status body."""
+        return {"version": __version__, "active_requests": 0,
+                "models": self.sync.snapshot() if self.sync else [],
+                "metrics": system.metrics(self.cpu)}
+
+    def token(self) -> str | None:
+        return self.client.token
+
+    def wake(self) -> None:
+        if self.sync is not None:
+            self.sync.wake()
+
+    def start(self) -> None:
+        """Raises OSError when the models directory is unusable or the listen address cannot be bound."""
+        Path(self.config.models_dir).mkdir(parents=True, exist_ok=True)
+        self.store.purge_trash()
+        self.server = make_server(self.config.listen_host, self.config.listen_port, self.token, self.status,
+                                  self.wake).start()
+        self.url = self.config.advertised(self.server.port)
+        self.sync = SyncLoop(self.store, self.downloader, self.client, self.config.sync_interval)
+        log.info("node agent %s %r serving on %s:%d (router calls %s); platform %s, engines %s, memory %s%s; "
+                 "models in %s; router %s; Hub %s", __version__, self.config.name, self.config.listen_host,
+                 self.server.port, self.url, self.config.platform, ",".join(self.config.engines),
+                 _size(self.memory_bytes), "".join(f", GPU {gpu.name} {_size(gpu.memory_total_bytes)}" for gpu in self.gpus),
+                 self.store.root, self.config.router_url, self.config.hub_endpoint)
+        self.sync.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel downloads (partials stay for the next start), stop serving, close connections."""
+        if self.sync is not None:
+            self.sync.stop(timeout)
+        if self.server is not None:
+            self.server.stop()
+        self.downloader.close()
+        self.client.close()

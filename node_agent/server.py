@@ -1,0 +1,203 @@
+"""The node's HTTP server: what the router calls (docs/protocol.md, "Router -> node").
+
+Why the standard library's ThreadingHTTPServer: the router sends a status poll every few seconds
+and a sync notification now and then; a thread per connection is plenty and adds no dependency.
+
+Access: `GET /v0/health` answers anyone (systemd and monitoring need no secret, and it reveals
+nothing). Every other path, including unknown ones and the `/v1/*` inference endpoints to come,
+needs `Authorization: Bearer <token>` with the token the router issued at the latest
+registration; until the node has registered there is no valid token and everything else is 401.
+Authentication comes before routing, so without the token nobody learns which paths exist.
+
+Errors use the router's envelope `{"error": {"message", "type", "param", "code"}}`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from node_agent import __version__
+
+__all__ = ["NodeServer", "make_server"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+IDLE_TIMEOUT_SECONDS = 60  # a keep-alive connection with no request for this long is closed
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+          405: "invalid_request_error", 413: "invalid_request_error", 500: "server_error"}
+
+
+class NodeServer(ThreadingHTTPServer):
+    """Serves the node API. The callables are asked on every request, so a new token applies at once.
+
+    token():   the router's current token for this node, or None before registration
+    status():  the body of GET /v0/status
+    on_sync(): called for POST /v0/sync (must return quickly: it only wakes the sync loop)
+    """
+
+    daemon_threads = True  # open keep-alive connections must not delay shutdown
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], token: Callable[[], str | None],
+                 status: Callable[[], dict[str, Any]], on_sync: Callable[[], None]) -> None:
+        self.token = token
+        self.status = status
+        self.on_sync = on_sync
+        self._thread: threading.Thread | None = None
+        super().__init__(address, _Handler)
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def start(self) -> "NodeServer":
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="http-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting requests and close the listening socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(5)
+        self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+def make_server(host: str, port: int, token: Callable[[], str | None], status: Callable[[], dict[str, Any]],
+                on_sync: Callable[[], None]) -> NodeServer:
+    """Bind `host:port` (port 0 picks a free one; see `.port`). Raises OSError when it cannot bind."""
+    return NodeServer((host, port), token, status, on_sync)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: NodeServer
+    protocol_version = "HTTP/1.1"  # keep-alive: the router polls the same node again and again
+    server_version = f"llm-router-node/{__version__}"
+    sys_version = ""
+    timeout = IDLE_TIMEOUT_SECONDS
+    # Headers and body go out in two writes; without TCP_NODELAY the body waits for the client's
+    # delayed ACK (~40 ms per request on a keep-alive connection).
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    # -- responses --------------------------------------------------------------------------------
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self._json(status, {"error": {"message": message, "type": _TYPES.get(status, "invalid_request_error"),
+                                      "param": None, "code": code}}, headers)
+
+    # -- request handling -------------------------------------------------------------------------
+
+    def _discard_body(self) -> bool:
+        """Read the request body (keeps keep-alive in step); False after answering 413/400."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._error(400, "unsupported_transfer_encoding", "Send request bodies with Content-Length.")
+            return False
+        length_header = self.headers.get("Content-Length") or "0"
+        if not length_header.isdigit():
+            self.close_connection = True
+            self._error(400, "invalid_content_length", "Content-Length must be a number.")
+            return False
+        length = int(length_header)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._error(413, "request_too_large", "The request body is too large.")
+            return False
+        if length:
+            self.rfile.read(length)
+        return True
+
+    def _authorized(self) -> bool:
+        expected = self.server.token()
+        scheme, _, presented = (self.headers.get("Authorization") or "").partition(" ")
+        if expected is None or scheme.lower() != "bearer" or not presented:
+            return False
+        return hmac.compare_digest(presented.strip().encode("utf-8"), expected.encode("utf-8"))
+
+    def _dispatch(self) -> None:
+        if not self._discard_body():
+            return
+        path = urlsplit(self.path).path
+        method = "GET" if self.command == "HEAD" else self.command
+        if path == "/v0/health":
+            if method != "GET":
+                return self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}.",
+                                   {"Allow": "GET, HEAD"})
+            return self._json(200, {"status": "ok"})
+        if not self._authorized():
+            return self._error(401, "invalid_token", "This node only answers the router: send the token it "
+                                                     "issued to this node as 'Authorization: Bearer <token>'.",
+                               {"WWW-Authenticate": 'Bearer realm="llm-router-node"'})
+        routes: dict[str, dict[str, Callable[[], None]]] = {
+            "/v0/status": {"GET": self._status},
+            "/v0/sync": {"POST": self._sync},
+        }
+        methods = routes.get(path)
+        if methods is None:
+            return self._error(404, "not_found", f"No such endpoint: {self.command} {path}.")
+        handler = methods.get(method)
+        if handler is None:
+            return self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}.",
+                               {"Allow": ", ".join(methods)})
+        try:
+            handler()
+        except Exception:
+            log.exception("%s %s failed", self.command, path)
+            self._error(500, "internal_error", "The node could not answer; see its log.")
+
+    def _status(self) -> None:
+        self._json(200, self.server.status())
+
+    def _sync(self) -> None:
+        self.server.on_sync()
+        self._json(202, {"status": "sync scheduled"})

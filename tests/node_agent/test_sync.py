@@ -1,0 +1,196 @@
+"""The sync loop's decisions against a stub router over real HTTP: what is kept, reported and deleted.
+
+The end-to-end tests cover downloads with the real router; these cover the cases a real router does
+not produce on demand: an outage, a malformed manifest, a manifest error for a model on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node_agent.downloader import Downloader
+from node_agent.router_client import RouterClient
+from node_agent.store import ModelStore
+from node_agent.sync import SyncLoop
+from tests.hub_imitation import HubImitation
+
+MODEL = "acme/tiny-chat-gguf:q4_k_m"
+FILES = [{"name": "tiny.gguf", "size": 4, "sha256": None}]
+ENTRY = {"id": MODEL, "repo": "acme/Tiny-GGUF", "revision": "abc123", "format": "gguf", "engine": "llama_cpp",
+         "files": FILES}
+
+
+class StubRouter(ThreadingHTTPServer):
+    """Registers anyone; answers the manifest with `manifest` (a dict) or `status` (an int)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.manifest: dict[str, Any] = {"models": [], "errors": []}
+        self.status = 200
+        self.registrations = 0
+        super().__init__(("127.0.0.1", 0), _StubHandler)
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    server: StubRouter
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.registrations += 1
+        self._send(201, {"id": "node-1", "token": "t", "poll_interval_seconds": 10,
+                         "manifest_url": "/v0/nodes/node-1/manifest"})
+
+    def do_GET(self) -> None:
+        if self.server.status != 200:
+            return self._send(self.server.status, {"error": {"message": "down", "type": "server_error",
+                                                             "param": None, "code": "unavailable"}})
+        self._send(200, self.server.manifest)
+
+
+@pytest.fixture()
+def router() -> Iterator[StubRouter]:
+    stub = StubRouter()
+    yield stub
+    stub.shutdown()
+    stub.server_close()
+
+
+def ready_on_disk(store: ModelStore) -> None:
+    """A model as a finished download leaves it (files + model.json)."""
+    store.prepare(MODEL)
+    store.file_path(MODEL, "tiny.gguf").write_bytes(b"GGUF")
+    store.mark_ready(MODEL, {"repo": ENTRY["repo"], "revision": ENTRY["revision"], "files": FILES})
+
+
+@pytest.fixture()
+def loop(tmp_path: Path, router: StubRouter) -> Iterator[tuple[SyncLoop, ModelStore]]:
+    store = ModelStore(tmp_path / "models")
+    ready_on_disk(store)
+    client = RouterClient(router.url, "node-key", lambda: {"name": "n"}, timeout=(2, 5))
+    # Nothing here may download: the Hub endpoint is a closed port.
+    sync = SyncLoop(store, Downloader("http://127.0.0.1:9", max_backoff=0.1), client, interval=60)
+    yield sync, store
+    sync.stop(1)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def states(sync: SyncLoop) -> dict[str, tuple[str, str | None]]:
+    return {entry["id"]: (entry["state"], entry["error"]) for entry in sync.snapshot()}
+
+
+def test_a_complete_model_is_ready_from_the_start_without_a_download(loop, router) -> None:
+    sync, store = loop
+    assert states(sync) == {MODEL: ("ready", None)}  # before any manifest
+    router.manifest = {"models": [ENTRY], "errors": []}
+    assert sync.sync_once()
+    assert states(sync) == {MODEL: ("ready", None)}
+    assert sync.snapshot()[0]["downloaded_bytes"] == sync.snapshot()[0]["total_bytes"] == 4
+
+
+@pytest.mark.parametrize("problem", ["outage", "missing models", "models not a list", "errors not a list"])
+def test_no_manifest_or_a_malformed_one_deletes_nothing(loop, router, problem) -> None:
+    sync, store = loop
+    if problem == "outage":
+        router.status = 503
+    else:
+        router.manifest = {"missing models": {"errors": []}, "models not a list": {"models": {}, "errors": []},
+                           "errors not a list": {"models": [], "errors": "x"}}[problem]
+    assert not sync.sync_once()
+    assert store.model_ids_on_disk() == [MODEL]
+    assert states(sync) == {MODEL: ("ready", None)}
+
+
+def test_a_manifest_error_is_reported_and_the_files_stay(loop, router) -> None:
+    sync, store = loop
+    message = "insufficient memory: needs 13.0 GiB, node has 8.0 GiB"
+    router.manifest = {"models": [], "errors": [{"id": MODEL, "error": message}]}
+    assert sync.sync_once()
+    assert states(sync) == {MODEL: ("error", message)}
+    assert store.model_ids_on_disk() == [MODEL]
+
+
+def test_an_unusable_entry_is_an_error_not_a_deletion(loop, router) -> None:
+    sync, store = loop
+    router.manifest = {"models": [{**ENTRY, "files": [{"name": "../escape", "size": 1, "sha256": None}]}],
+                       "errors": []}
+    assert sync.sync_once()
+    state, error = states(sync)[MODEL]
+    assert state == "error" and "'..'" in error
+    assert store.model_ids_on_disk() == [MODEL]
+
+
+def test_a_model_in_neither_list_is_deleted(loop, router) -> None:
+    sync, store = loop
+    assert sync.sync_once()
+    assert store.model_ids_on_disk() == [] and states(sync) == {}
+    assert router.registrations == 1
+
+
+def test_a_model_leaving_the_manifest_mid_download_is_cancelled_and_deleted(loop, router) -> None:
+    sync, store = loop
+    router.manifest = {"models": [ENTRY, {**ENTRY, "id": "acme/missing"}], "errors": []}
+    assert sync.sync_once()
+    # The Hub is a closed port: the downloader keeps retrying, so the download stays in progress.
+    assert states(sync)["acme/missing"][0] in ("pending", "downloading")
+    eventually(lambda: "acme/missing" in store.model_ids_on_disk())  # its directory, made by the job
+    router.manifest = {"models": [ENTRY], "errors": []}
+    assert sync.sync_once()
+    assert store.model_ids_on_disk() == [MODEL]
+    assert set(states(sync)) == {MODEL}
+
+
+def test_a_download_error_is_reported_and_retried_only_after_a_backoff(tmp_path: Path, router) -> None:
+    hub = HubImitation([]).start()  # every repo is missing: 404 RepoNotFound, a permanent error
+    store = ModelStore(tmp_path / "models")
+    client = RouterClient(router.url, "node-key", lambda: {"name": "n"}, timeout=(2, 5))
+    sync = SyncLoop(store, Downloader(hub.url), client, interval=60, error_retry_seconds=0.5)
+    router.manifest = {"models": [ENTRY], "errors": []}
+
+    def file_requests() -> int:
+        return len([r for r in hub.requests if r.path.endswith("/tiny.gguf")])
+
+    try:
+        assert sync.sync_once()
+        eventually(lambda: states(sync)[MODEL][0] == "error")
+        assert "repository not found on the Hub" in states(sync)[MODEL][1]
+        assert file_requests() == 1
+        assert sync.sync_once()  # within the backoff: still the error, no new request
+        time.sleep(0.1)
+        assert states(sync)[MODEL][0] == "error" and file_requests() == 1
+        time.sleep(0.5)
+        assert sync.sync_once()  # after it: tried again
+        eventually(lambda: file_requests() == 2)
+    finally:
+        sync.stop(1)
+        hub.stop()
