@@ -51,6 +51,7 @@ from filelock import Timeout as LockTimeout
 from huggingface_hub import hf_hub_url
 
 from node_agent import __version__
+from node_agent.store import fsync_dir
 
 __all__ = ["FileSpec", "Downloader", "DownloadError", "DownloadCancelled", "main"]
 
@@ -144,19 +145,6 @@ def _hash_file(path: Path, cancel: threading.Event, limit: int | None = None) ->
             hasher.update(data)
             done += len(data)
     return hasher, done
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class Downloader:
@@ -420,7 +408,7 @@ class Downloader:
         """Move the verified partial into place atomically and durably."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:

@@ -135,7 +135,7 @@ def _file_fields(item: object) -> tuple[str, int, str | None]:
     return name, size, (sha.lower() if sha else None)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a rename durable (POSIX); harmless no-op where directories cannot be opened."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -165,7 +165,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class ModelStore:
