@@ -43,6 +43,8 @@ class RegisteredModel(db.Model):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     platforms: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     cancelled: Mapped[bool] = mapped_column(default=False)
+    # Raised by every retry; in the manifest it tells nodes to try a failed download again at once.
+    attempt: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

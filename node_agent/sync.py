@@ -56,6 +56,7 @@ class ManifestModel:
     files: tuple[FileSpec, ...]
     format: str | None = None
     engine: str | None = None
+    attempt: int = 0  # raised by the router's retry: a failed download is tried again at once
 
     @property
     def total_bytes(self) -> int:
@@ -87,9 +88,10 @@ def _parse_model(item: Mapping[str, Any]) -> ManifestModel:
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise ValueError("a file is listed twice")
-    format_, engine = item.get("format"), item.get("engine")
+    format_, engine, attempt = item.get("format"), item.get("engine"), item.get("attempt", 0)
     return ManifestModel(item["id"], repo, revision, tuple(specs),
-                         format_ if isinstance(format_, str) else None, engine if isinstance(engine, str) else None)
+                         format_ if isinstance(format_, str) else None, engine if isinstance(engine, str) else None,
+                         attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 0)
 
 
 def parse_manifest(body: Mapping[str, Any]) -> tuple[dict[str, ManifestModel], dict[str, str]]:
@@ -402,8 +404,9 @@ class SyncLoop:
             return
         with self._lock:
             failure = self._failures.get(model_id)
-            if failure is not None and failure.entry.same_download(entry) and time.monotonic() < failure.retry_at:
-                return  # keep reporting the error until the backoff has passed
+            if failure is not None and failure.entry.same_download(entry) and failure.entry.attempt == entry.attempt \
+                    and time.monotonic() < failure.retry_at:
+                return  # keep reporting the error until the backoff has passed (or an admin retries)
         self._start(entry)
 
     def _start(self, entry: ManifestModel) -> None:

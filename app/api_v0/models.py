@@ -52,14 +52,14 @@ def delete_model(model_id: str):
 @bp.post("/models/<path:model_id>/cancel")
 @access(Access.ADMIN)
 def cancel_model(model_id: str):
-    model = registry.set_cancelled(model_id, True)
+    model = registry.cancel(model_id)
     return jsonify(registry.model_record(model, []))
 
 
 @bp.post("/models/<path:model_id>/retry")
 @access(Access.ADMIN)
 def retry_model(model_id: str):
-    model = registry.set_cancelled(model_id, False)
+    model = registry.retry(model_id)
     return jsonify(registry.model_record(model, registry.node_states().get(model.id, [])))
 
 

@@ -173,7 +173,7 @@ def manifest(node: Node) -> dict[str, Any]:
         if not _resolve_files(model):
             continue  # asked again at the next sync
         entries.append({"id": model.id, "repo": model.repo, "revision": model.revision, "format": model.format,
-                        "engine": model.engine, "files": model.files})
+                        "engine": model.engine, "files": model.files, "attempt": model.attempt})
     return {"models": entries, "errors": errors}
 
 

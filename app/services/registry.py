@@ -176,17 +176,28 @@ def delete_model(model_id: str) -> None:
     nodes.notify_all()
 
 
-def set_cancelled(model_id: str, cancelled: bool) -> RegisteredModel:
-    """Cancel: every node stops and drops its partial files (the model leaves the manifests) while the
-    model stays registered, shown as an error, until it is retried or deleted."""
+def cancel(model_id: str) -> RegisteredModel:
+    """Every node stops and drops its partial files (the model leaves the manifests) while the model
+    stays registered, shown as an error, until it is retried or deleted."""
     model = get_model(model_id)
-    if model.cancelled != cancelled:
-        model.cancelled = cancelled
-        if cancelled:
-            db.session.execute(delete(NodeModel).where(NodeModel.model_id == model_id))
+    if not model.cancelled:
+        model.cancelled = True
+        db.session.execute(delete(NodeModel).where(NodeModel.model_id == model_id))
         db.session.commit()
-        log.info("%s %s", "cancelled downloads of" if cancelled else "retrying", model_id)
+        log.info("cancelled downloads of %s", model_id)
         nodes.notify_all()
+    return model
+
+
+def retry(model_id: str) -> RegisteredModel:
+    """A cancelled model goes back into the manifests; a failed one is tried again at once (the raised
+    `attempt` in its manifest entry tells nodes not to wait for their own back-off)."""
+    model = get_model(model_id)
+    model.cancelled = False
+    model.attempt += 1
+    db.session.commit()
+    log.info("retrying %s (attempt %d)", model_id, model.attempt)
+    nodes.notify_all()
     return model
 
 

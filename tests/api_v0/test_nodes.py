@@ -186,7 +186,10 @@ def test_cancel_and_retry(app, client, node_client, fake_node):
     assert manifest(node_client, node)["models"] == []
     retried = client.post(f"/v0/models/{model_id}/retry").get_json()
     assert (retried["lifecycle_status"], retried["cancelled"]) == ("registered", False)
-    assert len(manifest(node_client, node)["models"]) == 1
+    (entry,) = manifest(node_client, node)["models"]
+    assert entry["attempt"] == 1
+    client.post(f"/v0/models/{model_id}/retry")  # a failed (not cancelled) model: nodes try again at once
+    assert manifest(node_client, node)["models"][0]["attempt"] == 2
     assert client.post("/v0/models/nope/cancel").status_code == 404
 
 

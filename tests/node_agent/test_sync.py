@@ -194,3 +194,28 @@ def test_a_download_error_is_reported_and_retried_only_after_a_backoff(tmp_path:
     finally:
         sync.stop(1)
         hub.stop()
+
+
+def test_a_raised_attempt_retries_a_failed_download_at_once(tmp_path: Path, router) -> None:
+    """The router's retry raises the entry's `attempt`: the node does not wait for its back-off."""
+    hub = HubImitation([]).start()
+    store = ModelStore(tmp_path / "models")
+    client = RouterClient(router.url, "node-key", lambda: {"name": "n"}, timeout=(2, 5))
+    sync = SyncLoop(store, Downloader(hub.url), client, interval=60, error_retry_seconds=3600)
+    router.manifest = {"models": [ENTRY], "errors": []}
+
+    def file_requests() -> int:
+        return len([r for r in hub.requests if r.path.endswith("/tiny.gguf")])
+
+    try:
+        assert sync.sync_once()
+        eventually(lambda: states(sync)[MODEL][0] == "error")
+        assert sync.sync_once()
+        time.sleep(0.1)
+        assert file_requests() == 1  # an hour of back-off ahead
+        router.manifest = {"models": [{**ENTRY, "attempt": 1}], "errors": []}
+        assert sync.sync_once()
+        eventually(lambda: file_requests() == 2)
+    finally:
+        sync.stop(1)
+        hub.stop()
