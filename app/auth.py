@@ -145,18 +145,15 @@ def _is_api() -> bool:
 
 def _refuse(principal: Principal, level: Access):
     if not principal.authenticated:
-        if _is_api() or principal.problem:
-            if request.path.startswith("/v1/"):
-                messages = {"expired": _("The API key has expired."), "revoked": _("The API key has been revoked.")}
-                message = messages.get(principal.problem or "", _("A valid API key is required: send it as "
-                                                                 "Authorization: Bearer <key>."))
-                raise ApiError(401, "invalid_api_key", message, headers={"WWW-Authenticate": "Bearer"})
-            messages = {"expired": _("The API key has expired."), "revoked": _("The API key has been revoked."),
-                        "invalid": _("The credentials are not valid (unknown key, or an expired or ended token).")}
-            message = messages.get(principal.problem or "", _("Sign in first: log in, or send a token or API key as "
-                                                             "Authorization: Bearer <token>."))
-            raise ApiError(401, "authentication_required", message, headers={"WWW-Authenticate": "Bearer"})
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if not (_is_api() or principal.problem):
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        inference = request.path.startswith("/v1/")
+        problems = {"expired": _("The API key has expired."), "revoked": _("The API key has been revoked."),
+                    "invalid": _("The credentials are not valid (unknown key, or an expired or ended token).")}
+        missing = _("A valid API key is required: send it as Authorization: Bearer <key>.") if inference else \
+            _("Sign in first: log in, or send a token or API key as Authorization: Bearer <token>.")
+        raise ApiError(401, "invalid_api_key" if inference else "authentication_required",
+                       problems.get(principal.problem or "", missing), headers={"WWW-Authenticate": "Bearer"})
     if level is Access.INFERENCE:
         raise ApiError(403, "permission_denied", _("This API needs an API key with the api scope."))
     if level is Access.NODE:
