@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -170,17 +171,24 @@ def test_a_model_leaving_the_manifest_mid_download_is_cancelled_and_deleted(loop
     assert set(states(sync)) == {MODEL}
 
 
-def test_a_download_error_is_reported_and_retried_only_after_a_backoff(tmp_path: Path, router) -> None:
-    hub = HubImitation([]).start()  # every repo is missing: 404 RepoNotFound, a permanent error
-    store = ModelStore(tmp_path / "models")
+@contextmanager
+def failing_downloads(tmp_path: Path, router, error_retry_seconds: float):
+    """A sync loop whose every download fails for good (the Hub has no repos: 404 RepoNotFound);
+    yields the loop and a counter of the Hub's requests for the model's file."""
+    hub = HubImitation([]).start()
     client = RouterClient(router.url, "node-key", lambda: {"name": "n"}, timeout=(2, 5))
-    sync = SyncLoop(store, Downloader(hub.url), client, interval=60, error_retry_seconds=0.5)
+    sync = SyncLoop(ModelStore(tmp_path / "models"), Downloader(hub.url), client, interval=60,
+                    error_retry_seconds=error_retry_seconds)
     router.manifest = {"models": [ENTRY], "errors": []}
-
-    def file_requests() -> int:
-        return len([r for r in hub.requests if r.path.endswith("/tiny.gguf")])
-
     try:
+        yield sync, lambda: len([r for r in hub.requests if r.path.endswith("/tiny.gguf")])
+    finally:
+        sync.stop(1)
+        hub.stop()
+
+
+def test_a_download_error_is_reported_and_retried_only_after_a_backoff(tmp_path: Path, router) -> None:
+    with failing_downloads(tmp_path, router, 0.5) as (sync, file_requests):
         assert sync.sync_once()
         eventually(lambda: states(sync)[MODEL][0] == "error")
         assert "repository not found on the Hub" in states(sync)[MODEL][1]
@@ -191,23 +199,11 @@ def test_a_download_error_is_reported_and_retried_only_after_a_backoff(tmp_path:
         time.sleep(0.5)
         assert sync.sync_once()  # after it: tried again
         eventually(lambda: file_requests() == 2)
-    finally:
-        sync.stop(1)
-        hub.stop()
 
 
 def test_a_raised_attempt_retries_a_failed_download_at_once(tmp_path: Path, router) -> None:
     """The router's retry raises the entry's `attempt`: the node does not wait for its back-off."""
-    hub = HubImitation([]).start()
-    store = ModelStore(tmp_path / "models")
-    client = RouterClient(router.url, "node-key", lambda: {"name": "n"}, timeout=(2, 5))
-    sync = SyncLoop(store, Downloader(hub.url), client, interval=60, error_retry_seconds=3600)
-    router.manifest = {"models": [ENTRY], "errors": []}
-
-    def file_requests() -> int:
-        return len([r for r in hub.requests if r.path.endswith("/tiny.gguf")])
-
-    try:
+    with failing_downloads(tmp_path, router, 3600) as (sync, file_requests):
         assert sync.sync_once()
         eventually(lambda: states(sync)[MODEL][0] == "error")
         assert sync.sync_once()
@@ -216,6 +212,3 @@ def test_a_raised_attempt_retries_a_failed_download_at_once(tmp_path: Path, rout
         router.manifest = {"models": [{**ENTRY, "attempt": 1}], "errors": []}
         assert sync.sync_once()
         eventually(lambda: file_requests() == 2)
-    finally:
-        sync.stop(1)
-        hub.stop()
