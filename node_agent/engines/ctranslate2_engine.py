@@ -1,0 +1,556 @@
+"""CTranslate2 engine: turns OpenAI-style completion and chat requests into text for one model.
+
+The node's HTTP layer (later) will call this module; it is pure Python on top of
+`ctranslate2.Generator` (the weights), `tokenizers.Tokenizer` (`tokenizer.json`) and the model's
+`tokenizer_config.json` (`bos_token`, `eos_token`, `chat_template`), which is what a CTranslate2
+model converted from a Hugging Face repo ships with.
+
+Design notes (the "why"):
+
+* Prompts are tokenized here, not by CTranslate2, so the token counts we report as usage are the
+  ones the model actually saw. A raw completion prompt is encoded *with* special tokens (the
+  tokenizer's post-processor prepends `<s>`, as Llama tokenizers do). A chat prompt rendered from
+  `chat_template` usually writes `<s>` itself, so it is encoded *without* special tokens when the
+  rendered text already starts with the BOS token (what `transformers.apply_chat_template` and
+  llama-cpp-python do); otherwise a double BOS would be fed to the model.
+* Chat templates come from the network (a Hub repo), so they are rendered in Jinja2's
+  `ImmutableSandboxedEnvironment`: a template cannot reach Python internals or mutate its inputs.
+* Streaming decodes the *whole* list of generated ids at every step and emits only the new
+  suffix. Byte-level BPE splits characters like "東" over several tokens; decoding token by token
+  would produce U+FFFD halves. Text that ends in U+FFFD is held back until the next token
+  completes it. Stop strings are handled on the same text: output is cut at the earliest stop
+  string, and any tail that could still become a stop string is held back, so no part of a stop
+  string is ever emitted. Decoding the whole list is O(n^2) in the number of generated tokens,
+  which is negligible next to the model for the output lengths served here.
+* `complete()`/`chat()` use `generate_batch` (a per-step `callback` stops early on a stop
+  string), `stream()` uses `generate_tokens`. Both feed the same `_TextAssembler`, so the streamed
+  concatenation always equals the non-streaming text. Batching concurrent requests into one
+  `generate_batch` call is a later step; `ctranslate2.Generator` is thread-safe, so concurrent
+  calls are already correct, just not batched.
+* Seeds: CTranslate2's sampler uses a *thread-local* `std::mt19937` in each worker thread, seeded
+  once from `ctranslate2.set_random_seed()` when that thread first samples; calling
+  `set_random_seed` again later has no effect on it (checked with ctranslate2 4.8.5), so it cannot
+  give per-request reproducibility. A request with a `seed` (and temperature > 0) is therefore
+  sampled here, in Python, from the logits of `Generator.forward_batch` with a
+  `numpy.random.Generator(seed)`. That path has no KV cache (each step re-runs the whole
+  sequence) and is slower; it is used only when a client asks for a seed.
+* Token accounting: `completion_tokens` counts the tokens the model generated, excluding the end
+  token (`</s>`), including the token that completed a stop string (it was generated and paid
+  for). `finish_reason` is "stop" for the end token or a stop string, "length" when `max_tokens`
+  (or the context window) ran out.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import ctranslate2
+import jinja2.ext
+import numpy as np
+import tokenizers
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+FinishReason = Literal["stop", "length"]
+ALLOWED_ROLES = ("system", "user", "assistant")
+
+# Used when tokenizer_config.json has no chat_template: a plain, model-agnostic transcript.
+# Base models without a template were not trained on any chat format, so nothing better exists;
+# "assistant:" at the end asks the model to continue as the assistant.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling options of one request (OpenAI names). temperature == 0 means greedy decoding."""
+
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = no top-k limit
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        # Validated here so bad client input fails before any model work, with a clear message.
+        if not isinstance(self.max_tokens, int) or isinstance(self.max_tokens, bool) or self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be an integer >= 1, got {self.max_tokens!r}")
+        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= 100:
+            raise ValueError(f"temperature must be a number in [0, 100], got {self.temperature!r}")
+        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be a number in (0, 1], got {self.top_p!r}")
+        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 0:
+            raise ValueError(f"top_k must be an integer >= 0, got {self.top_k!r}")
+        if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):
+            raise ValueError("stop must be a list of non-empty strings")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Result of a non-streaming request (what becomes an OpenAI choice plus usage)."""
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def validate_messages(messages: Any) -> list[dict[str, str]]:
+    """Check OpenAI-style chat messages; raise ValueError naming the first bad one.
+
+    Only plain-text messages with the three standard roles are accepted: that is what chat
+    templates are written for, and an unexpected shape would otherwise surface as an obscure
+    template error (or silently render wrong).
+    """
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise ValueError("messages must be a non-empty list of {'role', 'content'} objects")
+    clean = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
+        role = message.get("role")
+        if role not in ALLOWED_ROLES:
+            raise ValueError(f"messages[{i}].role must be one of {', '.join(ALLOWED_ROLES)}; got {role!r}")
+        content = message.get("content")
+        if not isinstance(content, str):
+            raise ValueError(f"messages[{i}].content must be a string; got {type(content).__name__}")
+        clean.append({"role": role, "content": content})
+    return clean
+
+
+def _raise_exception(message: str) -> None:
+    """Exposed to templates: many HF templates call raise_exception('...') on bad input."""
+    raise TemplateError(message)
+
+
+class _TextAssembler:
+    """Incremental detokenizer with stop strings, shared by streaming and non-streaming paths."""
+
+    def __init__(self, tokenizer: tokenizers.Tokenizer, stop: Sequence[str]) -> None:
+        self._tokenizer = tokenizer
+        self._stop = list(stop)
+        self.ids: list[int] = []
+        self.text = ""  # everything emitted so far
+        self.stopped = False  # a stop string was found
+
+    def _decode(self) -> str:
+        return self._tokenizer.decode(self.ids, skip_special_tokens=True)
+
+    def _cut_at_stop(self, text: str) -> int | None:
+        hits = [i for i in (text.find(s) for s in self._stop) if i >= 0]
+        return min(hits) if hits else None
+
+    def _held_tail(self, text: str) -> int:
+        """Length of the longest suffix of `text` that is a proper prefix of some stop string."""
+        longest = 0
+        for s in self._stop:
+            for k in range(min(len(s) - 1, len(text)), longest, -1):
+                if text.endswith(s[:k]):
+                    longest = k
+                    break
+        return longest
+
+    def _emit_upto(self, full: str, end: int) -> str:
+        # Byte-level decoders are prefix-stable, so `full` starts with what was emitted; if a
+        # decoder ever rewrote earlier text, we can only continue from the emitted length.
+        if end <= len(self.text):
+            return ""
+        delta = full[len(self.text):end]
+        self.text += delta
+        return delta
+
+    def push(self, token_id: int) -> str:
+        """Add one generated token; return the text that is now safe to emit (maybe "")."""
+        if self.stopped:
+            return ""
+        self.ids.append(token_id)
+        full = self._decode()
+        stable = full.rstrip("\ufffd")  # an incomplete UTF-8 sequence decodes to U+FFFD: wait
+        cut = self._cut_at_stop(stable)
+        if cut is not None:
+            self.stopped = True
+            return self._emit_upto(stable, cut)
+        return self._emit_upto(stable, len(stable) - self._held_tail(stable))
+
+    def finish(self) -> str:
+        """Generation ended (end token or length): flush what was held back."""
+        if self.stopped:
+            return ""
+        full = self._decode()
+        cut = self._cut_at_stop(full)
+        if cut is not None:
+            self.stopped = True
+            return self._emit_upto(full, cut)
+        return self._emit_upto(full, len(full))
+
+
+class CompletionStream(Iterator[str]):
+    """Iterator of text deltas for one streamed request.
+
+    After it is exhausted, `finish_reason`, `prompt_tokens`, `completion_tokens` and
+    `completion` hold the final values (the HTTP layer sends them in the last chunk/usage).
+    `on_finish`, if given, is called once with the `Completion`. `close()` stops generation early
+    (e.g. the client disconnected).
+    """
+
+    def __init__(
+        self,
+        token_ids: Iterator[int],
+        assembler: _TextAssembler,
+        prompt_tokens: int,
+        max_tokens: int,
+        on_finish: Callable[[Completion], None] | None = None,
+    ) -> None:
+        self._token_ids = token_ids
+        self._assembler = assembler
+        self._max_tokens = max_tokens
+        self._on_finish = on_finish
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = 0
+        self.finish_reason: FinishReason | None = None
+        self.completion: Completion | None = None
+        self._pending: list[str] = []
+        self._done = False
+
+    def __iter__(self) -> CompletionStream:
+        return self
+
+    def __next__(self) -> str:
+        while not self._pending:
+            if self._done:
+                raise StopIteration
+            self._advance()
+        return self._pending.pop(0)
+
+    def _advance(self) -> None:
+        token_id = next(self._token_ids, None)
+        if token_id is None:  # end token or context/max_tokens exhausted
+            tail = self._assembler.finish()
+            reason: FinishReason = "stop" if self._assembler.stopped or self._hit_end else "length"
+            self._finish(reason, tail)
+            return
+        self.completion_tokens += 1
+        delta = self._assembler.push(token_id)
+        if delta:
+            self._pending.append(delta)
+        if self._assembler.stopped:
+            self._finish("stop", "")
+
+    @property
+    def _hit_end(self) -> bool:
+        return bool(getattr(self._token_ids, "hit_end", False))
+
+    def _finish(self, reason: FinishReason, tail: str) -> None:
+        if tail:
+            self._pending.append(tail)
+        self._done = True
+        self.finish_reason = reason
+        self._close_source()
+        self.completion = Completion(self._assembler.text, reason, self.prompt_tokens, self.completion_tokens)
+        if self._on_finish is not None:
+            self._on_finish(self.completion)
+
+    def _close_source(self) -> None:
+        close = getattr(self._token_ids, "close", None)
+        if close is not None:
+            close()
+
+    def close(self) -> None:
+        """Stop generating (client went away); no final values are produced."""
+        self._done = True
+        self._pending.clear()
+        self._close_source()
+
+
+class _TokenSource(Iterator[int]):
+    """Generated token ids without the end token; records whether the end token was reached."""
+
+    def __init__(self, steps: Iterator[Any], end_ids: set[int]) -> None:
+        self._steps = steps
+        self._end_ids = end_ids
+        self.hit_end = False
+
+    def __iter__(self) -> _TokenSource:
+        return self
+
+    def __next__(self) -> int:
+        if self.hit_end:
+            raise StopIteration
+        token_id = int(next(self._steps))
+        if token_id in self._end_ids:
+            self.hit_end = True
+            self.close()
+            raise StopIteration
+        return token_id
+
+    def close(self) -> None:
+        close = getattr(self._steps, "close", None)
+        if close is not None:
+            close()  # closing ctranslate2's generate_tokens iterator stops the decoding
+
+
+class CTranslate2Engine:
+    """One CTranslate2 model loaded for generation. Use as a context manager or call close().
+
+    Why close() matters: a `ctranslate2.Generator` still alive when the interpreter shuts down can
+    abort the process (its worker threads and allocator are torn down in an unsafe order), so the
+    owner must delete it explicitly before exit.
+    """
+
+    def __init__(self, model_dir: Path, device: str = "cpu", compute_type: str = "default", **generator_kwargs: Any) -> None:
+        self.model_dir = Path(model_dir)
+        config_path = self.model_dir / "tokenizer_config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        self.bos_token = _token_text(config.get("bos_token"))
+        self.eos_token = _token_text(config.get("eos_token"))
+        template = config.get("chat_template")
+        if isinstance(template, list):  # newer HF format: [{"name": "default", "template": "..."}]
+            named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+            template = named.get("default") or next(iter(named.values()), None)
+        self.has_chat_template = isinstance(template, str) and bool(template)
+        self.chat_template: str = template if self.has_chat_template else FALLBACK_CHAT_TEMPLATE
+        max_len = config.get("model_max_length")
+        # HF writes a huge sentinel (1e30) when unknown; treat anything silly as "no limit".
+        self.context_length: int | None = int(max_len) if isinstance(max_len, (int, float)) and 0 < max_len < 10**7 else None
+
+        self.tokenizer = tokenizers.Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self._jinja = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
+        )
+        self._jinja.globals["raise_exception"] = _raise_exception
+        self._template = self._jinja.from_string(self.chat_template)
+
+        self._generator: ctranslate2.Generator | None = ctranslate2.Generator(
+            str(self.model_dir), device=device, compute_type=compute_type, **generator_kwargs
+        )
+        # End tokens: CTranslate2's own (config.json) plus the tokenizer's eos, if different
+        # (chat models often end turns with a token other than the base model's eos).
+        ct2_config_path = self.model_dir / "config.json"
+        ct2_config = json.loads(ct2_config_path.read_text(encoding="utf-8")) if ct2_config_path.is_file() else {}
+        end_tokens = [t for t in (ct2_config.get("eos_token"), self.eos_token) if t]
+        self._end_tokens = [t for t in dict.fromkeys(end_tokens) if self.tokenizer.token_to_id(t) is not None]
+        self._end_ids = {self.tokenizer.token_to_id(t) for t in self._end_tokens}
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Free the model now (see the class docstring for why this must happen before exit)."""
+        if self._generator is not None:
+            generator, self._generator = self._generator, None
+            del generator
+            gc.collect()
+
+    def __enter__(self) -> CTranslate2Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def generator(self) -> ctranslate2.Generator:
+        if self._generator is None:
+            raise RuntimeError("engine is closed")
+        return self._generator
+
+    # ------------------------------------------------------------------ prompts
+    def render_chat(self, messages: list[dict]) -> str:
+        """Render messages with the model's chat template (or the plain fallback)."""
+        clean = validate_messages(messages)
+        try:
+            return self._template.render(
+                messages=clean,
+                add_generation_prompt=True,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+            )
+        except TemplateError as exc:  # template-level refusals (raise_exception) are input errors
+            raise ValueError(f"chat template error: {exc}") from exc
+
+    def _encode_prompt(self, prompt: str) -> list[str]:
+        return self.tokenizer.encode(prompt, add_special_tokens=True).tokens
+
+    def _encode_chat(self, messages: list[dict]) -> list[str]:
+        rendered = self.render_chat(messages)
+        # The template wrote BOS itself: do not let the post-processor add a second one.
+        add_special = not (self.bos_token and rendered.startswith(self.bos_token))
+        return self.tokenizer.encode(rendered, add_special_tokens=add_special).tokens
+
+    def _prepare(self, prompt_or_messages: str | list[dict]) -> list[str]:
+        if isinstance(prompt_or_messages, str):
+            return self._encode_prompt(prompt_or_messages)
+        return self._encode_chat(prompt_or_messages)
+
+    def _budget(self, prompt_tokens: list[str], params: GenerationParams) -> int:
+        """New tokens allowed: max_tokens, clipped to what is left of the context window."""
+        if self.context_length is None:
+            return params.max_tokens
+        left = self.context_length - len(prompt_tokens)
+        if left < 1:
+            raise ValueError(
+                f"prompt is {len(prompt_tokens)} tokens; the model's context is {self.context_length} tokens"
+            )
+        return min(params.max_tokens, left)
+
+    # ------------------------------------------------------------------ generation
+    def _sampling_kwargs(self, params: GenerationParams, max_new: int) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_length": max_new, "end_token": self._end_tokens or None}
+        if params.greedy:
+            kwargs.update(sampling_topk=1)
+        else:
+            kwargs.update(
+                sampling_topk=params.top_k, sampling_topp=params.top_p, sampling_temperature=params.temperature
+            )
+        return kwargs
+
+    def _seeded_steps(self, prompt_tokens: list[str], params: GenerationParams, max_new: int) -> Iterator[int]:
+        """Reproducible sampling for seeded requests (see module docstring: why not CTranslate2's)."""
+        rng = np.random.default_rng(params.seed)
+        ids = [self.tokenizer.token_to_id(t) for t in prompt_tokens]
+        for _ in range(max_new):
+            logits = self.generator.forward_batch([ids])
+            if logits.device != "cpu":
+                logits = logits.to_device(ctranslate2.Device.cpu)
+            if logits.dtype != ctranslate2.DataType.float32:
+                logits = logits.to(ctranslate2.DataType.float32)
+            scores = np.array(logits, dtype=np.float64)[0, -1] / params.temperature
+            token_id = _sample(scores, params.top_k, params.top_p, rng)
+            yield token_id
+            if token_id in self._end_ids:
+                return
+            ids.append(token_id)
+
+    def _stream_steps(self, prompt_tokens: list[str], params: GenerationParams, max_new: int) -> Iterator[int]:
+        if params.seed is not None and not params.greedy:
+            return self._seeded_steps(prompt_tokens, params, max_new)
+        steps = self.generator.generate_tokens(prompt_tokens, **self._sampling_kwargs(params, max_new))
+        return _StepIds(steps)
+
+    def stream(
+        self,
+        prompt_or_messages: str | list[dict],
+        params: GenerationParams | None = None,
+        on_finish: Callable[[Completion], None] | None = None,
+    ) -> CompletionStream:
+        """Stream text deltas for a raw prompt (str) or chat messages (list of dicts).
+
+        Prompt errors (bad messages, prompt too long) raise ValueError here, before the first
+        delta, so the HTTP layer can still answer with a 400.
+        """
+        params = params or GenerationParams()
+        prompt_tokens = self._prepare(prompt_or_messages)
+        max_new = self._budget(prompt_tokens, params)
+        source = _TokenSource(self._stream_steps(prompt_tokens, params, max_new), self._end_ids)
+        assembler = _TextAssembler(self.tokenizer, params.stop)
+        return CompletionStream(source, assembler, len(prompt_tokens), max_new, on_finish)
+
+    def _generate(self, prompt_tokens: list[str], params: GenerationParams) -> Completion:
+        max_new = self._budget(prompt_tokens, params)
+        if params.seed is not None and not params.greedy:
+            # Seeded path has no batch form; run the stream to the end (same texts by design).
+            stream = CompletionStream(
+                _TokenSource(self._seeded_steps(prompt_tokens, params, max_new), self._end_ids),
+                _TextAssembler(self.tokenizer, params.stop),
+                len(prompt_tokens),
+                max_new,
+            )
+            for _ in stream:
+                pass
+            assert stream.completion is not None
+            return stream.completion
+
+        assembler = _TextAssembler(self.tokenizer, params.stop)
+        callback = None
+        if params.stop:
+            # Check stop strings while decoding so generation ends as soon as one appears.
+            def callback(step: Any) -> bool:
+                if step.token_id in self._end_ids:
+                    return True
+                assembler.push(step.token_id)
+                return assembler.stopped
+
+        result = self.generator.generate_batch(
+            [prompt_tokens],
+            beam_size=1,
+            include_prompt_in_result=False,
+            return_end_token=True,
+            callback=callback,
+            **self._sampling_kwargs(params, max_new),
+        )[0]
+        ids = result.sequences_ids[0]
+        hit_end = bool(ids) and ids[-1] in self._end_ids
+        if hit_end:
+            ids = ids[:-1]
+        if params.stop:
+            # The callback already pushed; ids may end earlier than the callback saw, never later.
+            generated = len(assembler.ids)
+            if not assembler.stopped:
+                assembler.finish()
+        else:
+            assembler.ids = list(ids)
+            assembler.finish()
+            generated = len(ids)
+        reason: FinishReason = "stop" if hit_end or assembler.stopped else "length"
+        return Completion(assembler.text, reason, len(prompt_tokens), generated)
+
+    def complete(self, prompt: str, params: GenerationParams | None = None) -> Completion:
+        """Raw text completion of `prompt` (BOS is added by the tokenizer)."""
+        if not isinstance(prompt, str):
+            raise ValueError("prompt must be a string")
+        return self._generate(self._encode_prompt(prompt), params or GenerationParams())
+
+    def chat(self, messages: list[dict], params: GenerationParams | None = None) -> Completion:
+        """Chat completion: messages rendered with the chat template, then generated."""
+        return self._generate(self._encode_chat(messages), params or GenerationParams())
+
+
+class _StepIds(Iterator[int]):
+    """Token ids from ctranslate2's generate_tokens iterator, keeping its close() for early stop."""
+
+    def __init__(self, steps: Iterator[Any]) -> None:
+        self._steps = steps
+
+    def __iter__(self) -> _StepIds:
+        return self
+
+    def __next__(self) -> int:
+        return int(next(self._steps).token_id)
+
+    def close(self) -> None:
+        close = getattr(self._steps, "close", None)
+        if close is not None:
+            close()
+
+
+def _sample(scores: np.ndarray, top_k: int, top_p: float, rng: np.random.Generator) -> int:
+    """Sample one id from temperature-scaled logits with top-k then top-p filtering."""
+    order = np.argsort(-scores, kind="stable")
+    if top_k > 0:
+        order = order[:top_k]
+    kept = scores[order]
+    probs = np.exp(kept - kept.max())
+    probs /= probs.sum()
+    if top_p < 1.0:
+        cumulative = np.cumsum(probs)
+        n = int(np.searchsorted(cumulative, top_p)) + 1  # smallest set reaching top_p
+        order, probs = order[:n], probs[:n] / probs[:n].sum()
+    return int(order[rng.choice(len(order), p=probs)])
+
+
+def _token_text(token: Any) -> str:
+    """tokenizer_config.json writes special tokens as a string or as {"content": ...}."""
+    if isinstance(token, dict):
+        token = token.get("content")
+    return token if isinstance(token, str) else ""
