@@ -20,6 +20,11 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
+def iso_utc(moment: datetime | None) -> str | None:
+    """How the API shows a stored time: ISO 8601 in UTC, to the second."""
+    return as_utc(moment).isoformat(timespec="seconds") if moment else None
+
+
 class RegisteredModel(db.Model):
     """A model the fleet should hold. The primary key is what makes "first one wins" hold under
     concurrent registration: the second insert fails on the constraint, not on a prior check."""

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from ..errors import ApiError
 from ..extensions import db
-from ..models import ApiKey, as_utc, utcnow
+from ..models import ApiKey, as_utc, iso_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,9 @@ def key_state(key: ApiKey, now: datetime | None = None) -> str:
 
 def key_record(key: ApiKey) -> dict[str, Any]:
     """What lists show: never the key, never its hash."""
-    def moment(value: datetime | None) -> str | None:
-        return as_utc(value).isoformat(timespec="seconds") if value else None
-
     return {"id": key.id, "name": key.name, "prefix": key.prefix, "scopes": key.scopes, "created_by": key.created_by,
-            "created_at": moment(key.created_at), "expires_at": moment(key.expires_at),
-            "last_used_at": moment(key.last_used_at), "revoked_at": moment(key.revoked_at), "state": key_state(key)}
+            "created_at": iso_utc(key.created_at), "expires_at": iso_utc(key.expires_at),
+            "last_used_at": iso_utc(key.last_used_at), "revoked_at": iso_utc(key.revoked_at), "state": key_state(key)}
 
 
 def parse_new_key(body: Any) -> tuple[str, list[str], datetime | None]:

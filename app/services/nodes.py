@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 
 from ..errors import ApiError
 from ..extensions import db
-from ..models import Node, NodeModel, NodeSample, RegisteredModel, as_utc, utcnow
+from ..models import Node, NodeModel, NodeSample, RegisteredModel, iso_utc, utcnow
 from .hub_inspect import ModelReference, choose_artifact, list_repo_files
 from .lifecycle import NodeModelState
 
@@ -115,14 +115,11 @@ def get_node(node_id: str) -> Node:
 
 def node_record(node: Node) -> dict[str, Any]:
     """What the API shows of a node: never its token."""
-    def moment(value):
-        return as_utc(value).isoformat(timespec="seconds") if value else None
-
     return {"id": node.id, "name": node.name, "url": node.url, "platform": node.platform, "engines": node.engines,
             "cpu_count": node.cpu_count, "memory_bytes": node.memory_bytes, "gpus": node.gpus,
             "version": node.version, "online": node.online, "failed_polls": node.failed_polls,
             "last_error": node.last_error, "metrics": node.metrics, "active_requests": node.active_requests,
-            "registered_at": moment(node.registered_at), "last_seen_at": moment(node.last_seen_at)}
+            "registered_at": iso_utc(node.registered_at), "last_seen_at": iso_utc(node.last_seen_at)}
 
 
 def delete_node(node: Node) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import ApiError
 from ..extensions import db
-from ..models import NodeModel, RegisteredModel, as_utc
+from ..models import NodeModel, RegisteredModel, iso_utc
 from .catalog import Catalog, SupportedModel
 from .hf_stats import HubStatsCache
 from .hub_inspect import (
@@ -216,7 +216,7 @@ def model_record(model: RegisteredModel, states: list[NodeModelState]) -> dict[s
         "quantization": model.quantization, "capabilities": model.capabilities, "cancelled": model.cancelled,
         "lifecycle_status": summary.lifecycle_status, "status": summary.status,
         "download_progress": summary.download_progress, "error": summary.error,
-        "created_at": as_utc(model.created_at).isoformat(timespec="seconds") if model.created_at else None,
+        "created_at": iso_utc(model.created_at),
         "nodes": [state.to_dict() for state in states], "warnings": [],
     }
 

@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ApiError
 from ..extensions import db
-from ..models import User, as_utc
+from ..models import User, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def check_role(role: Any) -> str:
 def user_record(user: User) -> dict[str, Any]:
     """What the API shows of a user: never the password hash."""
     return {"id": user.id, "username": user.username, "role": user.role,
-            "created_at": as_utc(user.created_at).isoformat(timespec="seconds")}
+            "created_at": iso_utc(user.created_at)}
 
 
 def all_users() -> list[User]:
