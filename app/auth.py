@@ -41,7 +41,7 @@ class Access(enum.Enum):
     USER = "user"            # a signed-in user of any role (session or JWT): own account
     VIEW = "view"            # read-only management: users of any role, admin-scope keys
     ADMIN = "admin"          # changes: admin users, admin-scope keys
-    INFERENCE = "inference"  # the OpenAI API: api- or admin-scope keys
+    INFERENCE = "inference"  # the OpenAI API: api- or admin-scope keys, and signed-in users (Playground)
     NODE = "node"            # node agents: node- or admin-scope keys
 
 
@@ -85,7 +85,9 @@ class Principal:
         if level is Access.ADMIN:
             return self.is_admin
         if level is Access.INFERENCE:
-            return bool(self.scopes & {"api", "admin"})
+            # Users of any role may chat: the Playground calls /v1 with the session (plus CSRF),
+            # and generating text changes nothing on the router.
+            return self.user is not None or bool(self.scopes & {"api", "admin"})
         if level is Access.NODE:
             return bool(self.scopes & {"node", "admin"})
         return False

@@ -31,8 +31,7 @@ _API_REFUSALS = {
               "expired_key": 401, "revoked_key": 401},
     "node": {"anonymous": 401, "viewer_session": 403, "admin_session": 403, "viewer_jwt": 403, "admin_jwt": 403,
              "api_key": 403, "expired_key": 401, "revoked_key": 401},
-    "inference": {"anonymous": 401, "viewer_session": 403, "admin_session": 403, "viewer_jwt": 403, "admin_jwt": 403,
-                  "node_key": 403, "expired_key": 401, "revoked_key": 401},
+    "inference": {"anonymous": 401, "node_key": 403, "expired_key": 401, "revoked_key": 401},
 }
 
 
