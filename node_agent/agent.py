@@ -15,6 +15,7 @@ from typing import Any
 from node_agent import __version__, system
 from node_agent.config import Config
 from node_agent.downloader import Downloader
+from node_agent.inference import EngineManager
 from node_agent.router_client import RouterClient
 from node_agent.server import NodeServer, make_server
 from node_agent.store import ModelStore
@@ -45,6 +46,7 @@ class Agent:
         self.memory_bytes = config.memory_bytes or system.memory()[0]
         self.downloader = Downloader(config.hub_endpoint, token=config.hf_token)
         self.client = RouterClient(config.router_url, config.api_key, self.registration_body)
+        self.engines = EngineManager(self.store, self._model_ready, config.engines, config.platform)
         self.server: NodeServer | None = None
         self.sync: SyncLoop | None = None
         self.url: str | None = None
@@ -57,9 +59,13 @@ class Agent:
                 "gpus": [{"name": gpu.name, "memory_bytes": gpu.memory_total_bytes} for gpu in self.gpus],
                 "version": __version__}
 
+    def _model_ready(self, model_id: str) -> bool:
+        return self.sync is not None and self.sync.is_ready(model_id)
+
     def status(self) -> dict[str, Any]:
         """GET /v0/status body."""
-        return {"version": __version__, "active_requests": 0,
+        return {"version": __version__, "active_requests": self.engines.active_requests,
+                "loaded_models": self.engines.loaded(),
                 "models": self.sync.snapshot() if self.sync else [],
                 "metrics": system.metrics(self.cpu)}
 
@@ -75,9 +81,10 @@ class Agent:
         Path(self.config.models_dir).mkdir(parents=True, exist_ok=True)
         self.store.purge_trash()
         self.server = make_server(self.config.listen_host, self.config.listen_port, self.token, self.status,
-                                  self.wake).start()
+                                  self.wake, self.engines).start()
         self.url = self.config.advertised(self.server.port)
-        self.sync = SyncLoop(self.store, self.downloader, self.client, self.config.sync_interval)
+        self.sync = SyncLoop(self.store, self.downloader, self.client, self.config.sync_interval,
+                             on_unready=self.engines.unload)
         log.info("node agent %s %r serving on %s:%d (router calls %s); platform %s, engines %s, memory %s%s; "
                  "models in %s; router %s; Hub %s", __version__, self.config.name, self.config.listen_host,
                  self.server.port, self.url, self.config.platform, ",".join(self.config.engines),
@@ -86,10 +93,12 @@ class Agent:
         self.sync.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Cancel downloads (partials stay for the next start), stop serving, close connections."""
+        """Cancel downloads (partials stay for the next start), stop serving, free the engines, close
+        connections. Engines are freed explicitly: one still alive at interpreter exit can abort it."""
         if self.sync is not None:
             self.sync.stop(timeout)
         if self.server is not None:
             self.server.stop()
+        self.engines.close()
         self.downloader.close()
         self.client.close()

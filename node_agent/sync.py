@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,8 +216,12 @@ class SyncLoop:
     """Owns the state table, the download jobs and the thread that reconciles them with the manifest."""
 
     def __init__(self, store: ModelStore, downloader: Downloader, client: RouterClient, interval: float,
-                 error_retry_seconds: float = ERROR_RETRY_SECONDS) -> None:
+                 error_retry_seconds: float = ERROR_RETRY_SECONDS,
+                 on_unready: Callable[[list[str]], None] | None = None) -> None:
         self.store = store
+        # Told which models stop being ready (deleted, cancelled, refused, re-downloaded) before their
+        # files go, so whoever has them open (the inference engines) lets go first.
+        self.on_unready = on_unready
         self.downloader = downloader
         self.client = client
         self.interval = interval
@@ -247,6 +251,18 @@ class SyncLoop:
         """The `models` list of GET /v0/status."""
         with self._lock:
             return [status.report(model_id) for model_id, status in sorted(self._status.items())]
+
+    def is_ready(self, model_id: str) -> bool:
+        with self._lock:
+            status = self._status.get(model_id)
+            return status is not None and status.state == "ready"
+
+    def _unready(self, model_ids: list[str]) -> None:
+        if model_ids and self.on_unready is not None:
+            try:
+                self.on_unready(model_ids)
+            except Exception:
+                log.exception("releasing %s failed", ", ".join(model_ids))
 
     def file_progress(self, model_id: str) -> dict[str, int]:
         """Bytes done per file of a model being downloaded (for logs and debugging)."""
@@ -358,6 +374,7 @@ class SyncLoop:
                     job.cancel.set()
                 self._status.pop(model_id, None)
                 self._failures.pop(model_id, None)
+        self._unready(model_ids)
         for model_id in model_ids:
             if not self._stop_job(model_id):
                 continue  # deleting under a running download would race with its writes
@@ -379,6 +396,7 @@ class SyncLoop:
                 log.info("%s: %s", model_id, message)
             self._status[model_id] = ModelStatus("error", 0, 0, message)
             self._failures.pop(model_id, None)
+        self._unready([model_id])
 
     def _hold(self, entry: ManifestModel) -> None:
         """Ready, downloading, waiting to retry an error, or start a download now."""
@@ -412,6 +430,7 @@ class SyncLoop:
     def _start(self, entry: ManifestModel) -> None:
         files = {spec.name: self._bytes_present(entry.id, spec) for spec in entry.files}
         job = DownloadJob(entry, self)
+        self._unready([entry.id])  # e.g. a new revision replaces files an engine has open
         with self._lock:
             if self._stop.is_set():
                 return  # shutting down: the next start resumes it
