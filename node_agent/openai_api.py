@@ -142,18 +142,14 @@ def parse_request(kind: Kind, body: Any) -> ParsedRequest:
         max_tokens = _integer(body, "max_tokens")
     seed = _integer(body, "seed")
     top_k = _integer(body, "top_k")
+    values = {"max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+              "temperature": _number(body, "temperature", 1.0), "top_p": _number(body, "top_p", 1.0),
+              "top_k": 0 if top_k is None else top_k, "stop": _stop(body), "seed": seed}
     try:
-        params = GenerationParams(
-            max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
-            temperature=_number(body, "temperature", 1.0),
-            top_p=_number(body, "top_p", 1.0),
-            top_k=0 if top_k is None else top_k,
-            stop=_stop(body),
-            seed=seed,
-        )
-    except ValueError as exc:
+        params = GenerationParams(**values)
+    except ValueError as exc:  # a value out of range: the message starts with the field's name
         name = str(exc).split(" ", 1)[0]
-        raise RequestError(f"{exc}.", name) from None
+        raise RequestError(f"{exc}.", name if name in values else None) from None
     return ParsedRequest(kind, model, prompt, params, stream, include_usage)
 
 

@@ -281,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_events(self, chunks: Any, stop: Callable[[], None]) -> None:
         """Server-sent events, one per chunk, then [DONE]; an engine failure becomes an error event."""
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Accel-Buffering", "no")
         self.send_header("Transfer-Encoding", "chunked")

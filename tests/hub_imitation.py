@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
@@ -110,6 +111,13 @@ class RecordedRequest:
 # --------------------------------------------------------------------------------------------------
 # Test data helpers
 # --------------------------------------------------------------------------------------------------
+
+
+def repo_from_directory(repo_id: str, directory: Path, **kwargs) -> HubRepo:
+    """A repo holding a real model's files (e.g. tests/data/tiny-model/ct2), paths relative to `directory`."""
+    files = [HubFile(path.relative_to(directory).as_posix(), path.read_bytes())
+             for path in sorted(directory.rglob("*")) if path.is_file()]
+    return HubRepo(repo_id, files, **kwargs)
 
 
 def _pseudo_random(label: bytes, size: int) -> bytes:
