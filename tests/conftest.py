@@ -4,12 +4,14 @@ imitation of the Hugging Face Hub, and a real router process (gunicorn) for brow
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from app import create_app
-from tests.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes
+from tests.cluster import Cluster, start_cluster
+from tests.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes, repo_from_directory
 from tests.router_process import (  # noqa: F401
     ADMIN_PASSWORD,
     ADMIN_USERNAME,
@@ -133,3 +135,30 @@ def live_router(tmp_path: Path, hub: HubImitation) -> Iterator[RouterProcess]:
     router = start_router(tmp_path, hub.url)
     yield router
     router.stop()
+
+
+@dataclass
+class InferenceRouter:
+    """A real router with one real node agent serving the tiny CTranslate2 chat model (ready)."""
+
+    url: str
+    model_id: str
+    cluster: Cluster
+
+
+TINY_CHAT_REPO = "acme/tiny-llama-ct2"
+
+
+@pytest.fixture(scope="module")
+def inference_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceRouter]:
+    data = Path(__file__).resolve().parent / "data" / "tiny-model" / "ct2"
+    imitation = HubImitation([repo_from_directory(TINY_CHAT_REPO, data)]).start()
+    cluster = start_cluster(tmp_path_factory.mktemp("inference-router"), imitation)
+    try:
+        cluster.start_node("local")
+        model_id = cluster.register(TINY_CHAT_REPO)["id"]
+        cluster.wait(lambda: model_id in cluster.v1_ids(), 60, f"{model_id} to be ready")
+        yield InferenceRouter(cluster.router.url, model_id, cluster)
+    finally:
+        cluster.stop()
+        imitation.stop()

@@ -22,18 +22,21 @@ Design notes (the "why"):
   string, and any tail that could still become a stop string is held back, so no part of a stop
   string is ever emitted. Decoding the whole list is O(n^2) in the number of generated tokens,
   which is negligible next to the model for the output lengths served here.
-* `complete()`/`chat()` use `generate_batch` (a per-step `callback` stops early on a stop
-  string), `stream()` uses `generate_tokens`. Both feed the same `TextAssembler`, so the streamed
-  concatenation always equals the non-streaming text. Batching concurrent requests into one
-  `generate_batch` call is a later step; `ctranslate2.Generator` is thread-safe, so concurrent
-  calls are already correct, just not batched.
+* Concurrent requests are batched: every non-seeded request goes to a `Batcher`
+  (`ct2_batcher`), which runs compatible requests that arrive together as ONE `generate_batch`
+  and streams each item through its own queue from the per-step callback (see that module for the
+  gather window and what "compatible" means). Greedy output is the same batched or alone (checked
+  on the tiny model's cases). `stream()` hands the queued ids to a `CompletionStream`;
+  `complete()`/`chat()` read the same ids, so the streamed concatenation always equals the
+  non-streaming text. Without stop strings `complete()` decodes once at the end instead of at
+  every token. Stop strings and `CompletionStream.close()` end only that request's item.
 * Seeds: CTranslate2's sampler uses a *thread-local* `std::mt19937` in each worker thread, seeded
   once from `ctranslate2.set_random_seed()` when that thread first samples; calling
   `set_random_seed` again later has no effect on it (checked with ctranslate2 4.8.5), so it cannot
   give per-request reproducibility. A request with a `seed` (and temperature > 0) is therefore
   sampled here, in Python, from the logits of `Generator.forward_batch` with a
   `numpy.random.Generator(seed)`. That path has no KV cache (each step re-runs the whole
-  sequence) and is slower; it is used only when a client asks for a seed.
+  sequence) and is slower; it is used only when a client asks for a seed, and is not batched.
 * Token accounting: `completion_tokens` counts the tokens the model generated, excluding the end
   token (`</s>`), including the token that completed a stop string (it was generated and paid
   for). `finish_reason` is "stop" for the end token or a stop string, "length" when `max_tokens`
@@ -42,8 +45,8 @@ Design notes (the "why"):
 
 from __future__ import annotations
 
-import gc
 import json
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,13 +62,22 @@ from node_agent.engines.common import (  # noqa: F401 - re-exported for callers 
     FALLBACK_CHAT_TEMPLATE,
     Completion,
     CompletionStream,
+    Embeddings,
     FinishReason,
     GenerationParams,
     TextAssembler,
     TokenSource,
+    UnsupportedRequest,
     raise_exception,
     sample_token,
     validate_messages,
+)
+from node_agent.engines.ct2_batcher import (  # noqa: F401 - re-exported: callers may catch them
+    Batcher,
+    BatchRequest,
+    EngineClosed,
+    GenerationFailed,
+    SamplingOptions,
 )
 
 class CTranslate2Engine:
@@ -73,10 +85,28 @@ class CTranslate2Engine:
 
     Why close() matters: a `ctranslate2.Generator` still alive when the interpreter shuts down can
     abort the process (its worker threads and allocator are torn down in an unsafe order), so the
-    owner must delete it explicitly before exit.
+    owner must delete it explicitly before exit. As a safety net, an engine that is garbage
+    collected or still open at exit is closed by a `weakref.finalize` (the Generator and the batch
+    threads live in the `Batcher`, which holds no reference back to the engine).
+
+    Batching knobs (see `ct2_batcher`): `batch_window_ms` (gather window for a request that finds
+    the engine idle), `max_batch_size`, `max_prompt_spread` (tokens). Other keyword arguments go
+    to `ctranslate2.Generator` (e.g. `intra_threads`, `inter_threads`: one batch runs per replica).
     """
 
-    def __init__(self, model_dir: Path, device: str = "cpu", compute_type: str = "default", **generator_kwargs: Any) -> None:
+    capabilities: frozenset[str] = frozenset({"chat", "completions"})
+
+    def __init__(
+        self,
+        model_dir: Path,
+        device: str = "cpu",
+        compute_type: str = "default",
+        *,
+        batch_window_ms: float = 3.0,
+        max_batch_size: int = 16,
+        max_prompt_spread: int = 32,
+        **generator_kwargs: Any,
+    ) -> None:
         self.model_dir = Path(model_dir)
         config_path = self.model_dir / "tokenizer_config.json"
         config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
@@ -99,9 +129,6 @@ class CTranslate2Engine:
         self._jinja.globals["raise_exception"] = raise_exception
         self._template = self._jinja.from_string(self.chat_template)
 
-        self._generator: ctranslate2.Generator | None = ctranslate2.Generator(
-            str(self.model_dir), device=device, compute_type=compute_type, **generator_kwargs
-        )
         # End tokens: CTranslate2's own (config.json) plus the tokenizer's eos, if different
         # (chat models often end turns with a token other than the base model's eos).
         ct2_config_path = self.model_dir / "config.json"
@@ -109,14 +136,26 @@ class CTranslate2Engine:
         end_tokens = [t for t in (ct2_config.get("eos_token"), self.eos_token) if t]
         self._end_tokens = [t for t in dict.fromkeys(end_tokens) if self.tokenizer.token_to_id(t) is not None]
         self._end_ids = {self.tokenizer.token_to_id(t) for t in self._end_tokens}
+        Batcher.check_settings(batch_window_ms / 1000, max_batch_size, max_prompt_spread)
+        # The request batcher owns the Generator; its batches_run/largest_batch show batching at work.
+        self.batcher = Batcher(
+            ctranslate2.Generator(str(self.model_dir), device=device, compute_type=compute_type, **generator_kwargs),
+            self._end_tokens or None,
+            window_s=batch_window_ms / 1000,
+            max_batch_size=max_batch_size,
+            max_prompt_spread=max_prompt_spread,
+        )
+        # Runs batcher.close() once: from close(), when the engine is collected, or at exit.
+        self._finalizer = weakref.finalize(self, self.batcher.close)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        """Free the model now (see the class docstring for why this must happen before exit)."""
-        if self._generator is not None:
-            generator, self._generator = self._generator, None
-            del generator
-            gc.collect()
+        """Free the model now (see the class docstring for why this must happen before exit).
+
+        Requests not started fail with EngineClosed; running ones stop at their next step and
+        their readers get EngineClosed too. `batcher`'s counters stay readable.
+        """
+        self._finalizer()
 
     def __enter__(self) -> CTranslate2Engine:
         return self
@@ -126,9 +165,8 @@ class CTranslate2Engine:
 
     @property
     def generator(self) -> ctranslate2.Generator:
-        if self._generator is None:
-            raise RuntimeError("engine is closed")
-        return self._generator
+        """The loaded model; EngineClosed (a RuntimeError) once the engine is closed."""
+        return self.batcher.generator
 
     # ------------------------------------------------------------------ prompts
     def render_chat(self, messages: list[dict]) -> str:
@@ -155,8 +193,12 @@ class CTranslate2Engine:
 
     def _prepare(self, prompt_or_messages: str | list[dict]) -> list[str]:
         if isinstance(prompt_or_messages, str):
-            return self._encode_prompt(prompt_or_messages)
-        return self._encode_chat(prompt_or_messages)
+            tokens = self._encode_prompt(prompt_or_messages)
+        else:
+            tokens = self._encode_chat(prompt_or_messages)
+        if not tokens:  # only a tokenizer that adds no BOS can get here; CTranslate2 would fail the batch
+            raise ValueError("prompt is empty: give at least one token of text")
+        return tokens
 
     def _budget(self, prompt_tokens: list[str], params: GenerationParams) -> int:
         """New tokens allowed: max_tokens, clipped to what is left of the context window."""
@@ -170,15 +212,13 @@ class CTranslate2Engine:
         return min(params.max_tokens, left)
 
     # ------------------------------------------------------------------ generation
-    def _sampling_kwargs(self, params: GenerationParams, max_new: int) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_length": max_new, "end_token": self._end_tokens or None}
+    @staticmethod
+    def _sampling_options(params: GenerationParams) -> SamplingOptions:
         if params.greedy:
-            kwargs.update(sampling_topk=1)
-        else:
-            kwargs.update(
-                sampling_topk=params.top_k, sampling_topp=params.top_p, sampling_temperature=params.temperature
-            )
-        return kwargs
+            return SamplingOptions(sampling_topk=1)
+        return SamplingOptions(
+            sampling_topk=params.top_k, sampling_topp=params.top_p, sampling_temperature=params.temperature
+        )
 
     def _seeded_steps(self, prompt_tokens: list[str], params: GenerationParams, max_new: int) -> Iterator[int]:
         """Reproducible sampling for seeded requests (see module docstring: why not CTranslate2's)."""
@@ -197,11 +237,13 @@ class CTranslate2Engine:
                 return
             ids.append(token_id)
 
-    def _stream_steps(self, prompt_tokens: list[str], params: GenerationParams, max_new: int) -> Iterator[int]:
+    def _token_ids(self, prompt_tokens: list[str], params: GenerationParams, max_new: int) -> TokenSource:
+        """Generated ids (without the end token) of one request: batched, or the seeded path."""
         if params.seed is not None and not params.greedy:
-            return self._seeded_steps(prompt_tokens, params, max_new)
-        steps = self.generator.generate_tokens(prompt_tokens, **self._sampling_kwargs(params, max_new))
-        return _StepIds(steps)
+            return TokenSource(self._seeded_steps(prompt_tokens, params, max_new), self._end_ids)
+        request = BatchRequest(prompt_tokens, max_new, self._sampling_options(params))
+        self.batcher.submit(request)
+        return TokenSource(request, self._end_ids)
 
     def stream(
         self,
@@ -212,91 +254,50 @@ class CTranslate2Engine:
         """Stream text deltas for a raw prompt (str) or chat messages (list of dicts).
 
         Prompt errors (bad messages, prompt too long) raise ValueError here, before the first
-        delta, so the HTTP layer can still answer with a 400.
+        delta, so the HTTP layer can still answer with a 400. Generation starts now (the request
+        joins a batch), not at the first next().
         """
         params = params or GenerationParams()
         prompt_tokens = self._prepare(prompt_or_messages)
         max_new = self._budget(prompt_tokens, params)
-        source = TokenSource(self._stream_steps(prompt_tokens, params, max_new), self._end_ids)
+        source = self._token_ids(prompt_tokens, params, max_new)
         assembler = TextAssembler(self.tokenizer, params.stop)
         return CompletionStream(source, assembler, len(prompt_tokens), max_new, on_finish)
 
     def _generate(self, prompt_tokens: list[str], params: GenerationParams) -> Completion:
         max_new = self._budget(prompt_tokens, params)
-        if params.seed is not None and not params.greedy:
-            # Seeded path has no batch form; run the stream to the end (same texts by design).
-            stream = CompletionStream(
-                TokenSource(self._seeded_steps(prompt_tokens, params, max_new), self._end_ids),
-                TextAssembler(self.tokenizer, params.stop),
-                len(prompt_tokens),
-                max_new,
-            )
-            for _ in stream:
-                pass
-            assert stream.completion is not None
-            return stream.completion
-
+        source = self._token_ids(prompt_tokens, params, max_new)
         assembler = TextAssembler(self.tokenizer, params.stop)
-        callback = None
-        if params.stop:
-            # Check stop strings while decoding so generation ends as soon as one appears.
-            def callback(step: Any) -> bool:
-                if step.token_id in self._end_ids:
-                    return True
-                assembler.push(step.token_id)
-                return assembler.stopped
-
-        result = self.generator.generate_batch(
-            [prompt_tokens],
-            beam_size=1,
-            include_prompt_in_result=False,
-            return_end_token=True,
-            callback=callback,
-            **self._sampling_kwargs(params, max_new),
-        )[0]
-        ids = result.sequences_ids[0]
-        hit_end = bool(ids) and ids[-1] in self._end_ids
-        if hit_end:
-            ids = ids[:-1]
-        if params.stop:
-            # The callback already pushed; ids may end earlier than the callback saw, never later.
-            generated = len(assembler.ids)
-            if not assembler.stopped:
-                assembler.finish()
-        else:
-            assembler.ids = list(ids)
-            assembler.finish()
-            generated = len(ids)
-        reason: FinishReason = "stop" if hit_end or assembler.stopped else "length"
+        try:
+            if params.stop:  # watch every token, so the item stops as soon as a stop string shows
+                for token_id in source:
+                    assembler.push(token_id)
+                    if assembler.stopped:
+                        break
+            else:  # nothing to watch: decode once at the end
+                assembler.ids = list(source)
+        finally:
+            source.close()  # ends the batch item early after a stop string; no-op otherwise
+        generated = len(assembler.ids)
+        assembler.finish()
+        reason: FinishReason = "stop" if source.hit_end or assembler.stopped else "length"
         return Completion(assembler.text, reason, len(prompt_tokens), generated)
 
     def complete(self, prompt: str, params: GenerationParams | None = None) -> Completion:
         """Raw text completion of `prompt` (BOS is added by the tokenizer)."""
         if not isinstance(prompt, str):
             raise ValueError("prompt must be a string")
-        return self._generate(self._encode_prompt(prompt), params or GenerationParams())
+        return self._generate(self._prepare(prompt), params or GenerationParams())
 
     def chat(self, messages: list[dict], params: GenerationParams | None = None) -> Completion:
         """Chat completion: messages rendered with the chat template, then generated."""
-        return self._generate(self._encode_chat(messages), params or GenerationParams())
+        if isinstance(messages, str):  # _prepare would take it for a raw prompt
+            raise ValueError("messages must be a non-empty list of {'role', 'content'} objects")
+        return self._generate(self._prepare(messages), params or GenerationParams())
 
-
-class _StepIds(Iterator[int]):
-    """Token ids from ctranslate2's generate_tokens iterator, keeping its close() for early stop."""
-
-    def __init__(self, steps: Iterator[Any]) -> None:
-        self._steps = steps
-
-    def __iter__(self) -> _StepIds:
-        return self
-
-    def __next__(self) -> int:
-        return int(next(self._steps).token_id)
-
-    def close(self) -> None:
-        close = getattr(self._steps, "close", None)
-        if close is not None:
-            close()
+    def embed(self, inputs: list[str]) -> Embeddings:
+        """Generation models do not embed here (CTranslate2 encoders have their own engine)."""
+        raise UnsupportedRequest("this model generates text; it cannot create embeddings")
 
 
 def _token_text(token: Any) -> str:

@@ -216,10 +216,13 @@ def test_embeddings_with_llama_cpp(url: str) -> None:
     assert body["usage"]["prompt_tokens"] > 0
 
 
-def test_requests_in_progress_are_counted(node, url: str) -> None:
+def test_the_request_count_does_not_leak(node, url: str) -> None:
+    """Finished, failed and abandoned requests all leave the count (the router balances on it)."""
     _server, engines = node
+    post(url, "/v1/completions", {"model": CT2_MODEL, "prompt": "one", "max_tokens": 3})
+    post(url, "/v1/completions", {"model": CT2_MODEL, "prompt": 5})
+    post(url, "/v1/completions", {"model": "acme/nothing", "prompt": "one"})
     response = post(url, "/v1/completions", {"model": CT2_MODEL, "prompt": "one", "stream": True}, stream=True)
-    next(response.iter_content(1))  # the stream has started
-    assert engines.active_requests == 1
+    next(response.iter_content(1))
     response.close()
-    wait_for(lambda: engines.active_requests == 0, 10, "the closed stream to end")
+    wait_for(lambda: engines.active_requests == 0, 10, "every request to end")
