@@ -25,6 +25,7 @@ import shutil
 import string
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,27 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny-model" / "ct2"
 DEFAULT_OUT = ROOT / ".cache" / "bench-model-100m"
 
-LAYERS, D_MODEL, HEADS, FFN, VOCAB = 12, 768, 12, 2048, 32000
 CONTEXT = 2048
 EOS_BIAS = -1e4
+
+
+@dataclass(frozen=True)
+class Shape:
+    layers: int = 12
+    d_model: int = 768
+    heads: int = 12
+    ffn: int = 2048
+    vocab: int = 32000
+
+    def parameters(self) -> int:
+        per_layer = 4 * self.d_model ** 2 + 3 * self.d_model * self.ffn + 2 * self.d_model
+        return self.vocab * self.d_model + self.layers * per_layer + self.d_model + self.vocab  # tied + bias
+
+
+BENCH = Shape()  # ~110M parameters: the "model of ~100M parameters"
+# ~25M parameters: slow enough that a test can kill a node while its streams are in flight (a few
+# hundred tokens/s on 2 cores), small enough to build and download in a second or two.
+SLOW_TEST = Shape(layers=6, d_model=512, heads=8, ffn=1536, vocab=8000)
 
 
 def padded_tokenizer(vocab_size: int) -> dict:
@@ -59,15 +78,16 @@ def padded_tokenizer(vocab_size: int) -> dict:
     return tokenizer
 
 
-def build_spec(tokens: list[str], seed: int) -> transformer_spec.TransformerDecoderModelSpec:
+def build_spec(tokens: list[str], seed: int, shape: Shape) -> transformer_spec.TransformerDecoderModelSpec:
     rng = np.random.default_rng(seed)
 
     def weight(*shape: int) -> np.ndarray:
         return (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float32)
 
+    D_MODEL, FFN = shape.d_model, shape.ffn  # noqa: N806 - the usual names in transformer code
     spec = transformer_spec.TransformerDecoderModelSpec.from_config(
-        LAYERS,
-        HEADS,
+        shape.layers,
+        shape.heads,
         activation=common_spec.Activation.SWISH,
         pre_norm=True,
         ffn_glu=True,
@@ -100,18 +120,13 @@ def build_spec(tokens: list[str], seed: int) -> transformer_spec.TransformerDeco
     return spec
 
 
-def parameter_count(tokens: int) -> int:
-    per_layer = 4 * D_MODEL * D_MODEL + 3 * D_MODEL * FFN + 2 * D_MODEL
-    return tokens * D_MODEL + LAYERS * per_layer + D_MODEL + tokens  # embeddings (tied) + bias
-
-
-def build(out_dir: Path, quantization: str, seed: int = 0) -> Path:
+def build(out_dir: Path, quantization: str, seed: int = 0, shape: Shape = BENCH, quiet: bool = False) -> Path:
     started = time.monotonic()
-    tokenizer = padded_tokenizer(VOCAB)
+    tokenizer = padded_tokenizer(shape.vocab)
     vocab = tokenizer["model"]["vocab"]
     tokens = [t for t, _ in sorted(vocab.items(), key=lambda item: item[1])]
-    assert tokens[:3] == ["<unk>", "<s>", "</s>"] and len(tokens) == VOCAB
-    spec = build_spec(tokens, seed)
+    assert tokens[:3] == ["<unk>", "<s>", "</s>"] and len(tokens) == shape.vocab
+    spec = build_spec(tokens, seed, shape)
     spec.validate()
     spec.optimize(quantization=quantization)
     if out_dir.exists():
@@ -123,10 +138,9 @@ def build(out_dir: Path, quantization: str, seed: int = 0) -> Path:
     config["model_max_length"] = CONTEXT
     (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     size = sum(p.stat().st_size for p in out_dir.iterdir())
-    print(
-        f"{out_dir}: {parameter_count(VOCAB) / 1e6:.1f}M parameters, {quantization}, "
-        f"{size / 2**20:.0f} MiB, built in {time.monotonic() - started:.1f} s"
-    )
+    if not quiet:
+        print(f"{out_dir}: {shape.parameters() / 1e6:.1f}M parameters, {quantization}, "
+              f"{size / 2**20:.0f} MiB, built in {time.monotonic() - started:.1f} s")
     return out_dir
 
 
