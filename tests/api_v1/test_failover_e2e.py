@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,10 @@ REPO = MODEL = "acme/slow-random-ct2"
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     model_dir = build(tmp_path_factory.mktemp("slow-model") / "ct2", "int8", shape=SLOW_TEST, quiet=True)
     hub = HubImitation([repo_from_directory(REPO, model_dir)]).start()
-    cluster = start_cluster(tmp_path_factory.mktemp("failover"), hub)
+    # A short cooldown and no routing cache: the restarted node (at a new port) must get requests
+    # again as soon as the router's database says it is back.
+    cluster = start_cluster(tmp_path_factory.mktemp("failover"), hub, {"LLM_ROUTER_NODE_COOLDOWN_SECONDS": "1",
+                                                                       "LLM_ROUTER_ROUTING_CACHE_SECONDS": "0"})
     try:
         cluster.start_node("a")
         cluster.start_node("b")
@@ -47,6 +51,7 @@ def wait_both_ready(cluster: Cluster) -> None:
         return {"a", "b"} <= online and all(states.get(name, {}).get("state") == "ready" for name in ("a", "b"))
 
     cluster.wait(ready, 90, "the model to be ready on both online nodes")
+    time.sleep(1.5)  # let a cooldown from before the restart run out (not an assertion on time)
 
 
 def completions(cluster: Cluster, body: dict, **kwargs) -> requests.Response:
