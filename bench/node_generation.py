@@ -1,7 +1,9 @@
 """Generation throughput of a node: one stream vs N concurrent streams on one CTranslate2 model.
 
-(a) one stream in-process, (b) N concurrent streams in-process on the same (batching) engine.
-Ratio = (b) aggregate tokens/s / (a) tokens/s; target >= 2.5x for 8 streams. Concurrent requests
+(a) one stream in-process, (b) N concurrent streams in-process on the same (batching) engine,
+(c) one stream through the node agent's HTTP server (`/v1/completions`, SSE), run in a child
+process with its own engine on the same model, (d) N streams through it.
+Ratios: (b) aggregate tokens/s / (a), target >= 2.5x for 8 streams; (c) / (a), target >= 0.9x. Concurrent requests
 are batched into one `generate_batch` (node_agent/engines/ct2_batcher.py), so on CPU their
 aggregate throughput should grow far faster than one stream's.
 
@@ -18,7 +20,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -33,6 +40,9 @@ from node_agent.engines.ctranslate2_engine import CTranslate2Engine, GenerationP
 
 StreamFn = Callable[[int], int]  # stream_fn(max_tokens) -> tokens received
 TARGET_RATIO = 2.5
+TARGET_HTTP_RATIO = 0.9
+NODE_TOKEN = "bench-node-token"
+MODEL_ID = "bench/random-110m"
 # Prompts of similar length (a few tokens apart), like concurrent chat requests on one model.
 PROMPTS = [
     "one two three four five six",
@@ -104,12 +114,88 @@ def engine_stream_fn(engine: CTranslate2Engine) -> StreamFn:
     return stream
 
 
-def rows(engine: CTranslate2Engine, n_streams: int) -> list[tuple[str, StreamFn, int]]:
+def http_stream_fn(url: str) -> StreamFn:
+    """Stream one greedy request through the node's HTTP server; counts content chunks (one per token
+    here: the bench model's tokens each decode to text)."""
+    import http.client
+
+    prompts = itertools.cycle(PROMPTS)
+    lock = threading.Lock()
+    host, port = url.removeprefix("http://").split(":")
+
+    def stream(max_tokens: int) -> int:
+        with lock:
+            prompt = next(prompts)
+        body = json.dumps({"model": MODEL_ID, "prompt": prompt, "temperature": 0, "max_tokens": max_tokens,
+                           "stream": True, "stream_options": {"include_usage": True}})
+        connection = http.client.HTTPConnection(host, int(port), timeout=300)
+        connection.request("POST", "/v1/completions", body, {"Authorization": f"Bearer {NODE_TOKEN}",
+                                                              "Content-Type": "application/json"})
+        response = connection.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"node answered {response.status}: {response.read()[:200]!r}")
+        usage = None
+        for line in response:
+            if line.startswith(b"data: {"):
+                event = json.loads(line[6:])
+                usage = event.get("usage") or usage
+        connection.close()
+        return usage["completion_tokens"]
+
+    return stream
+
+
+def serve_node(model_dir: Path, port: int, batch_window_ms: float) -> None:
+    """Child process: the node's HTTP server and engine manager over a store holding the model."""
+    from node_agent.inference import EngineManager
+    from node_agent.server import make_server
+    from node_agent.store import ModelStore
+
+    store = ModelStore(ROOT / ".cache" / "bench-node-store")
+    directory = store.prepare(MODEL_ID)
+    files = []
+    for path in sorted(model_dir.iterdir()):
+        target = directory / path.name
+        if not target.exists():
+            try:
+                os.link(path, target)  # same filesystem (.cache): no copy of 100 MB
+            except OSError:
+                shutil.copyfile(path, target)
+        files.append({"name": path.name, "size": path.stat().st_size, "sha256": None})
+    store.mark_ready(MODEL_ID, {"repo": MODEL_ID, "revision": "bench", "files": files})
+    engines = EngineManager(store, lambda model_id: model_id == MODEL_ID, ("ctranslate2",))
+    engines.get(MODEL_ID)  # load now, not during the first measured request
+    server = make_server("127.0.0.1", port, lambda: NODE_TOKEN, lambda: {}, lambda: None, engines)
+    print("ready", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        engines.close()
+
+
+def start_node(model_dir: Path, batch_window_ms: float) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "bench.node_generation", "--serve-node", str(port),
+                                "--model-dir", str(model_dir), "--batch-window-ms", str(batch_window_ms)],
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "ready":
+        process.kill()
+        raise RuntimeError("the node server did not start")
+    return process, f"http://127.0.0.1:{port}"
+
+
+def rows(engine: CTranslate2Engine, n_streams: int, node_url: str) -> list[tuple[str, StreamFn, int]]:
     """(label, stream_fn, concurrent streams) of each measured row, the single stream first."""
     fn = engine_stream_fn(engine)
+    http = http_stream_fn(node_url)
     return [
         ("(a) in-process, 1 stream", fn, 1),
         (f"(b) in-process, {n_streams} streams", fn, n_streams),
+        ("(c) node over HTTP, 1 stream", http, 1),
+        (f"(d) node over HTTP, {n_streams} streams", http, n_streams),
     ]
 
 
@@ -120,13 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3, help="runs per row; the best is kept")
     parser.add_argument("--batch-window-ms", type=float, default=3.0)
+    parser.add_argument("--serve-node", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_node:
+        serve_node(args.model_dir, args.serve_node, args.batch_window_ms)
+        return 0
 
     if not (args.model_dir / "model.bin").is_file():
         if args.model_dir != build_bench_model.DEFAULT_OUT:
             parser.error(f"{args.model_dir} holds no CTranslate2 model")
         build_bench_model.build(args.model_dir, "int8")
 
+    node, node_url = start_node(args.model_dir, args.batch_window_ms)
     with CTranslate2Engine(
         args.model_dir, batch_window_ms=args.batch_window_ms, max_batch_size=max(16, args.streams)
     ) as engine:
@@ -140,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         print(header)
         print("-" * len(header))
         results = []
-        for label, stream_fn, n in rows(engine, args.streams):
+        measure(http_stream_fn(node_url), 1, 8)  # warm-up of the node
+        for label, stream_fn, n in rows(engine, args.streams, node_url):
             before = engine.batcher.batches_run
             result = best_of(args.runs, stream_fn, n, args.max_tokens)
             result["batches"] = (engine.batcher.batches_run - before) / args.runs
@@ -152,11 +244,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         single = results[0][1]["tokens_per_s"]
         print()
-        for label, result in results[1:]:
+        for (label, result), target in zip(results[1:], (TARGET_RATIO, TARGET_HTTP_RATIO, TARGET_RATIO)):
             ratio = result["tokens_per_s"] / single
-            verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
-            print(f"ratio {label} / (a): {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)")
-        print(f"largest batch seen: {engine.batcher.largest_batch}")
+            verdict = "meets" if ratio >= target else "BELOW"
+            print(f"ratio {label} / (a): {ratio:.2f}x ({verdict} the {target}x target)")
+        http_single, http_many = results[2][1]["tokens_per_s"], results[3][1]["tokens_per_s"]
+        verdict = "meets" if http_many / http_single >= TARGET_RATIO else "BELOW"
+        print(f"ratio (d) / (c), batching through the node: {http_many / http_single:.2f}x "
+              f"({verdict} the {TARGET_RATIO}x target)")
+        print(f"largest batch seen in-process: {engine.batcher.largest_batch}")
+    node.terminate()
+    node.wait(30)
     return 0
 
 
