@@ -20,6 +20,16 @@ def _flag(value: str) -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off", "")
 
 
+def _at_least(minimum: float, convert: Any) -> Any:
+    """A converter that also refuses values below `minimum` (a zero timeout or limit makes no sense)."""
+    def checked(raw: str) -> Any:
+        value = convert(raw)
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+    return checked
+
+
 # Environment variable -> (config key, default, converter). The README's configuration table
 # documents the same names; keep them in step.
 _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
@@ -47,6 +57,17 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_LOGIN_SLOWDOWN_AFTER": ("LOGIN_SLOWDOWN_AFTER", 5, int),
     "LLM_ROUTER_LOGIN_LOCK_AFTER": ("LOGIN_LOCK_AFTER", 10, int),
     "LLM_ROUTER_LOGIN_LOCK_SECONDS": ("LOGIN_LOCK_SECONDS", 900, int),
+    # Inference proxy (/v1/chat/completions, /v1/completions, /v1/embeddings). Counters and the queue
+    # live in each gunicorn worker process: with W workers a node may get W x NODE_MAX_CONCURRENCY.
+    "LLM_ROUTER_NODE_MAX_CONCURRENCY": ("NODE_MAX_CONCURRENCY", 8, _at_least(1, int)),
+    "LLM_ROUTER_QUEUE_SIZE": ("QUEUE_SIZE", 64, _at_least(0, int)),
+    "LLM_ROUTER_QUEUE_TIMEOUT_SECONDS": ("QUEUE_TIMEOUT_SECONDS", 30.0, _at_least(0, float)),
+    "LLM_ROUTER_NODE_ATTEMPTS": ("NODE_ATTEMPTS", 3, _at_least(1, int)),
+    "LLM_ROUTER_NODE_COOLDOWN_SECONDS": ("NODE_COOLDOWN_SECONDS", 5.0, _at_least(0, float)),
+    "LLM_ROUTER_NODE_CONNECT_TIMEOUT_SECONDS": ("NODE_CONNECT_TIMEOUT_SECONDS", 3.0, _at_least(0.001, float)),
+    "LLM_ROUTER_NODE_READ_TIMEOUT_SECONDS": ("NODE_READ_TIMEOUT_SECONDS", 300.0, _at_least(0.001, float)),
+    "LLM_ROUTER_ROUTING_CACHE_SECONDS": ("ROUTING_CACHE_SECONDS", 1.0, _at_least(0, float)),
+    "LLM_ROUTER_API_KEY_CACHE_SECONDS": ("API_KEY_CACHE_SECONDS", 10.0, _at_least(0, float)),
 }
 
 

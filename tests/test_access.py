@@ -101,6 +101,13 @@ ROUTES = [
     # /v1
     Route("GET", "/v1/models", "/v1/models", "inference", 200),
     Route("GET", "/v1/models/<path:model_id>", f"/v1/models/{MODEL}", "inference", 404, setup=("model",)),
+    # Registered but on no node: the caller got past access control to the model's availability.
+    Route("POST", "/v1/chat/completions", "/v1/chat/completions", "inference", 503, setup=("model",),
+          json={"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}),
+    Route("POST", "/v1/completions", "/v1/completions", "inference", 503, setup=("model",),
+          json={"model": MODEL, "prompt": "Hello"}),
+    Route("POST", "/v1/embeddings", "/v1/embeddings", "inference", 503, setup=("model",),
+          json={"model": MODEL, "input": "Hello"}),
     # pages
     Route("GET", "/", "/", "view", 302),
     Route("GET", "/models", "/models", "view", 200),
@@ -125,6 +132,7 @@ ROUTES = [
     Route("POST", "/api-keys", "/api-keys", "admin", 201, form={"name": "k", "scopes": "admin"}),
     Route("POST", "/api-keys/<int:key_id>/revoke", "/api-keys/{key}/revoke", "admin", 302),
     Route("GET", "/account", "/account", "user", 200),
+    Route("GET", "/playground", "/playground", "user", 200),
     Route("POST", "/account/password", "/account/password", "user", 400,
           form={"current_password": "not it", "new_password": "a new password", "confirm_password": "a new password"}),
     Route("GET", "/static/<path:filename>", "/static/css/app.css", "public", 200),

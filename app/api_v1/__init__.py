@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api_v1", __name__, url_prefix="/v1")
 
-from . import models  # noqa: E402,F401
+from . import inference, models  # noqa: E402,F401

@@ -33,6 +33,7 @@ def page_context() -> dict:
         "principal": principal,
         "can_view": principal is not None and principal.may(Access.VIEW),
         "can_admin": principal is not None and principal.may(Access.ADMIN),
+        "can_chat": principal is not None and principal.may(Access.USER),
         "auth_disabled": current_app.config["AUTH_DISABLED"],
     }
 

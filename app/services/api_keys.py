@@ -2,18 +2,32 @@
 
 A key is shown once, at creation; only its SHA-256 is kept. Lists show a short prefix so people
 can tell keys apart.
+
+Checking a key is on the path of every inference request, so known keys are kept in memory per
+worker process (`KeyCache`) instead of read from the database each time — under load the lookup was
+the router's largest own cost, and SQLite readers wait behind the poller's writes. A revocation still
+applies within half a second on this machine: revoking (or creating) a key touches a marker file in
+the instance folder, and every worker drops its cache when it sees the marker change (at once in the
+worker that made the change). Entries also expire after
+`LLM_ROUTER_API_KEY_CACHE_SECONDS` (default 10), the bound for routers on other machines sharing the
+database. Expiry dates are checked on every request, cached or not. Unknown keys are never cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import secrets
+import threading
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import inspect, select, update
 
 from ..errors import ApiError
 from ..extensions import db
@@ -25,6 +39,7 @@ SCOPES = ("api", "node", "admin")
 KEY_PREFIX = "llmr_"
 _LAST_USE_RESOLUTION = timedelta(seconds=60)  # at most one write per key and minute, not one per request
 MAX_EXPIRY_DAYS = 3650
+MARKER_CHECK_SECONDS = 0.5  # how often a worker looks for key changes made by the other workers
 
 
 def hash_key(plaintext: str) -> str:
@@ -74,6 +89,7 @@ def create_key(name: str, scopes: list[str], expires_at: datetime | None, create
                  expires_at=expires_at, created_by=created_by)
     db.session.add(key)
     db.session.commit()
+    _key_cache().changed()
     log.info("API key %s (%s, scopes %s) created by %s", key.id, key.prefix, ",".join(scopes), created_by)
     return key, plaintext
 
@@ -89,20 +105,97 @@ def revoke_key(key_id: int) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         db.session.commit()
+        _key_cache().changed()
         log.info("API key %s (%s) revoked", key.id, key.prefix)
     return key
 
 
+class KeyCache:
+    """Keys found recently, by hash, as detached copies (safe to share between threads and requests)."""
+
+    def __init__(self, marker: Path, ttl_seconds: float) -> None:
+        self.marker = marker
+        self.ttl = ttl_seconds
+        self._entries: dict[str, tuple[ApiKey, float]] = {}
+        self._marker_state = self._read_marker()
+        self._marker_checked_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _read_marker(self) -> tuple[int, int] | None:
+        try:
+            status = os.stat(self.marker)
+        except OSError:
+            return None
+        return status.st_mtime_ns, status.st_size
+
+    def get(self, key_hash: str) -> ApiKey | None:
+        if self.ttl <= 0:
+            return None
+        now = time.monotonic()
+        if now >= self._marker_checked_at + MARKER_CHECK_SECONDS:
+            self._marker_checked_at = now
+            marker = self._read_marker()
+            if marker != self._marker_state:
+                with self._lock:
+                    self._entries.clear()
+                    self._marker_state = marker
+                return None
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def put(self, key_hash: str, key: ApiKey) -> ApiKey:
+        """Keep a detached copy of `key`; returns it."""
+        columns = {attribute.key: getattr(key, attribute.key) for attribute in inspect(ApiKey).column_attrs}
+        copy = ApiKey(**columns)
+        if self.ttl > 0:
+            with self._lock:
+                self._entries[key_hash] = (copy, time.monotonic() + self.ttl)
+        return copy
+
+    def changed(self) -> None:
+        """A key was created or revoked: every worker on this machine drops its cache (marker file)."""
+        with self._lock:
+            self._entries.clear()
+        try:
+            with open(self.marker, "a", encoding="utf-8") as handle:
+                handle.write(".")  # size and mtime change, even within one clock tick
+            if self.marker.stat().st_size > 4096:
+                self.marker.write_text("", encoding="utf-8")
+        except OSError as exc:
+            log.warning("could not touch %s (%s); other workers see the key change within %g s",
+                        self.marker, exc, self.ttl)
+
+
+def _key_cache() -> KeyCache:
+    cache = current_app.extensions.get("api_key_cache")
+    if cache is None:
+        marker = Path(current_app.instance_path) / "api_keys.changed"
+        cache = current_app.extensions.setdefault(
+            "api_key_cache", KeyCache(marker, current_app.config.get("API_KEY_CACHE_SECONDS", 10.0)))
+    return cache
+
+
 def find_key(plaintext: str) -> ApiKey | None:
-    """The key a client presented, whatever its state (the caller reports expired or revoked)."""
+    """The key a client presented, whatever its state (the caller reports expired or revoked).
+    A detached copy: read it; change keys through this module's functions."""
     if not plaintext.startswith(KEY_PREFIX) or len(plaintext) > 200:
         return None
-    return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext)))
+    key_hash = hash_key(plaintext)
+    cache = _key_cache()
+    key = cache.get(key_hash)
+    if key is not None:
+        return key
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+    return None if key is None else cache.put(key_hash, key)
 
 
 def record_use(key: ApiKey) -> None:
+    """Notes the last use, at most once a minute per key and worker (a write per request would make
+    every inference request wait for the database)."""
     now = utcnow()
     if key.last_used_at is None or now - as_utc(key.last_used_at) >= _LAST_USE_RESOLUTION:
-        key.last_used_at = now
+        key.last_used_at = now  # this worker's copy: no second write within the minute
+        db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         db.session.commit()
-
