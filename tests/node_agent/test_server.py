@@ -100,7 +100,7 @@ def test_health_needs_no_token_and_reveals_nothing(served) -> None:
 
 def test_unknown_paths_are_401_without_the_token_and_404_with_it(served) -> None:
     url, _ = served
-    for path in ("/v0/nothing", "/v1/chat/completions", "/v1/models", "/"):
+    for path in ("/v0/nothing", "/v1/nothing", "/v1/models", "/"):
         assert_envelope(requests.get(f"{url}{path}", timeout=5), 401, "invalid_token")
         assert_envelope(requests.post(f"{url}{path}", json={}, timeout=5), 401, "invalid_token")
         assert_envelope(requests.get(f"{url}{path}", headers=bearer(TOKEN), timeout=5), 404, "not_found")
