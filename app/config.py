@@ -68,6 +68,7 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_NODE_READ_TIMEOUT_SECONDS": ("NODE_READ_TIMEOUT_SECONDS", 300.0, _at_least(0.001, float)),
     "LLM_ROUTER_ROUTING_CACHE_SECONDS": ("ROUTING_CACHE_SECONDS", 1.0, _at_least(0, float)),
     "LLM_ROUTER_API_KEY_CACHE_SECONDS": ("API_KEY_CACHE_SECONDS", 10.0, _at_least(0, float)),
+    "LLM_ROUTER_INFERENCE_MAX_BODY_BYTES": ("INFERENCE_MAX_BODY_BYTES", 8 * 1024 * 1024, _at_least(1, int)),
 }
 
 

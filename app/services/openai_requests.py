@@ -1,0 +1,178 @@
+"""Cheap checks of OpenAI request bodies before the router picks a node.
+
+Why here and not only on the node: a malformed body would otherwise cost a node slot, a queue
+place and a round trip, and a client mistake must never look like a node failure (which would
+trigger failover). Only what the router can know is checked — JSON shape and types, OpenAI's
+fixed value sets; whether a model can do the request, token limits and prompt contents are the
+node's call (its 4xx answer reaches the client unchanged). Fields the router does not know are
+left alone: nodes accept and ignore what their engines cannot use.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from flask_babel import gettext as _
+
+from ..errors import ApiError
+
+Kind = Literal["chat", "completions", "embeddings"]
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+ENCODING_FORMATS = ("float", "base64")
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """What the router needs from a body; the body itself is forwarded byte for byte."""
+
+    kind: Kind
+    model: str
+    stream: bool
+
+
+def _bad(code: str, message: str, param: str | None) -> ApiError:
+    return ApiError(400, code, message, param)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_token_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_int(item) for item in value)
+
+
+def _texts_or_tokens(value: Any) -> bool:
+    """OpenAI's prompt/input forms: a string, or a non-empty list of strings, token ids or token-id lists."""
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, list) or not value:
+        return False
+    return all(isinstance(item, str) for item in value) or _is_token_list(value) \
+        or all(_is_token_list(item) for item in value)
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError:  # also UnicodeDecodeError
+        raise _bad("invalid_json", _("The request body is not valid JSON."), None) from None
+    if not isinstance(body, dict):
+        raise _bad("invalid_body", _("The request body must be a JSON object."), None)
+    return body
+
+
+def _model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise _bad("missing_required_parameter", _("'%(param)s' is required.", param="model"), "model")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("invalid_type", _("'%(param)s' must be a non-empty string.", param="model"), "model")
+    return model
+
+
+def _stream(body: dict[str, Any]) -> bool:
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _bad("invalid_type", _("'%(param)s' must be true or false.", param="stream"), "stream")
+    options = body.get("stream_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise _bad("invalid_type", _("'%(param)s' must be an object.", param="stream_options"), "stream_options")
+        if not stream:
+            raise _bad("invalid_value", _("'stream_options' is only allowed when 'stream' is true."),
+                       "stream_options")
+        include_usage = options.get("include_usage")
+        if include_usage is not None and not isinstance(include_usage, bool):
+            param = "stream_options.include_usage"
+            raise _bad("invalid_type", _("'%(param)s' must be true or false.", param=param), param)
+    return bool(stream)
+
+
+def _sampling(body: dict[str, Any], kind: Kind) -> None:
+    n = body.get("n")
+    if n is not None and not (_is_int(n) and n == 1):
+        raise _bad("invalid_value", _("Only n = 1 is supported."), "n")
+    limits = ("max_tokens", "max_completion_tokens") if kind == "chat" else ("max_tokens",)
+    for name in limits:
+        value = body.get(name)
+        if value is not None and not (_is_int(value) and value >= 1):
+            raise _bad("invalid_value", _("'%(param)s' must be a whole number of at least 1.", param=name), name)
+    for name in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        value = body.get(name)
+        if value is not None and not _is_number(value):
+            raise _bad("invalid_type", _("'%(param)s' must be a number.", param=name), name)
+    for name in ("top_k", "seed"):
+        value = body.get(name)
+        if value is not None and not _is_int(value):
+            raise _bad("invalid_type", _("'%(param)s' must be an integer.", param=name), name)
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str) and \
+            not (isinstance(stop, list) and all(isinstance(item, str) for item in stop)):
+        raise _bad("invalid_type", _("'%(param)s' must be a string or a list of strings.", param="stop"), "stop")
+
+
+def _messages(body: dict[str, Any]) -> None:
+    messages = body.get("messages")
+    if messages is None:
+        raise _bad("missing_required_parameter", _("'%(param)s' is required.", param="messages"), "messages")
+    if not isinstance(messages, list) or not messages:
+        raise _bad("invalid_type", _("'messages' must be a non-empty list of {role, content} objects."), "messages")
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise _bad("invalid_type", _("'%(param)s' must be an object with 'role' and 'content'.", param=where),
+                       where)
+        if message.get("role") not in ROLES:
+            param = f"{where}.role"
+            raise _bad("invalid_value", _("'%(param)s' must be one of: %(values)s.", param=param,
+                                          values=", ".join(ROLES)), param)
+        content = message.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            param = f"{where}.content"
+            raise _bad("invalid_type", _("'%(param)s' must be a string or a list of content parts.", param=param),
+                       param)
+
+
+def _prompt(body: dict[str, Any]) -> None:
+    if "prompt" not in body or body["prompt"] is None:
+        raise _bad("missing_required_parameter", _("'%(param)s' is required.", param="prompt"), "prompt")
+    if not _texts_or_tokens(body["prompt"]):
+        raise _bad("invalid_type", _("'%(param)s' must be a string, or a non-empty list of strings or token ids.",
+                                     param="prompt"), "prompt")
+
+
+def _embedding_input(body: dict[str, Any]) -> None:
+    if "input" not in body or body["input"] is None:
+        raise _bad("missing_required_parameter", _("'%(param)s' is required.", param="input"), "input")
+    value = body["input"]
+    if value == "" or (isinstance(value, list) and "" in value) or not _texts_or_tokens(value):
+        raise _bad("invalid_type", _("'input' must be a non-empty string, or a non-empty list of non-empty strings "
+                                     "or token ids."), "input")
+    encoding = body.get("encoding_format")
+    if encoding is not None and encoding not in ENCODING_FORMATS:
+        raise _bad("invalid_value", _("'%(param)s' must be one of: %(values)s.", param="encoding_format",
+                                      values=", ".join(ENCODING_FORMATS)), "encoding_format")
+
+
+def parse(kind: Kind, raw: bytes) -> InferenceRequest:
+    """Check a body; raises ApiError 400 (type invalid_request_error) naming the first bad field."""
+    body = _decode(raw)
+    model = _model(body)
+    if kind == "embeddings":
+        _embedding_input(body)
+        return InferenceRequest(kind, model, False)
+    if kind == "chat":
+        _messages(body)
+    else:
+        _prompt(body)
+    stream = _stream(body)
+    _sampling(body, kind)
+    return InferenceRequest(kind, model, stream)

@@ -1,0 +1,467 @@
+"""What the router adds to inference requests: through the router vs. straight to the same node.
+
+Targets (the inference proxy issue):
+  (a) non-streaming, 32 concurrent clients, the node answering after 20 ms:
+      added latency p50 <= 2 ms and p99 <= 10 ms;
+  (b) 256 concurrent streams from a fixed-rate token source: tokens/s through the router >= 0.98x
+      direct, and time to first token added p50 <= 5 ms.
+
+What runs:
+1. the real router under gunicorn (`gunicorn -c gunicorn.conf.py wsgi:app`, settings from the
+   environment as operators set them; --workers/--threads choose LLM_ROUTER_WORKERS/THREADS), called
+   with a real api-scope API key;
+2. two node imitations (tests/node_imitation.py, the node protocol), each in a child process of its
+   own, registered with the router through `POST /v0/nodes` and polled by it like real nodes: one
+   serves model A answering after 20 ms, one serves model B streaming `--tokens` tokens at one per
+   `--interval` seconds (event i is due at start + i x interval: a fixed rate);
+3. load generators in this process, one thread with non-blocking sockets and a selector (no HTTP
+   library: on 2 cores the client's own CPU time must stay small), persistent connections. "direct"
+   sends the same bytes to the node itself (with its node token); "router" to the router. Phases
+   alternate direct / router / direct / router, so drift on a shared machine hits both alike.
+
+Also shown: the router's own `X-Router-Overhead-Ms` header (p50/p99) and the CPU time the router
+processes used per request, to tell the router's work from queueing for the 2 shared cores.
+
+    .venv/bin/python -m bench.proxy_overhead [--duration 8] [--workers 2] [--threads 320]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import select
+import selectors
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.hub_imitation import HubImitation  # noqa: E402
+from tests.router_process import start_router  # noqa: E402
+
+JSON_MODEL, STREAM_MODEL = "qwen2.5-0.5b-instruct", "qwen3-0.6b"  # catalog ids: registering needs no Hub
+UPSTREAM_DELAY = 0.020
+TARGET_P50_MS, TARGET_P99_MS = 2.0, 10.0
+TARGET_TOKENS_RATIO, TARGET_TTFT_MS = 0.98, 5.0
+READ_PAUSE = 0.001  # the stream client's pause between reads (its TTFT figures carry up to this much)
+
+
+# --------------------------------------------------------------------------------------------------
+# Upstream: a node imitation in a child process
+# --------------------------------------------------------------------------------------------------
+
+
+def serve_upstream(model: str, delay: float, tokens: int, interval: float) -> int:
+    """Child process: print the port, read the node token from stdin, serve until stdin closes."""
+    from tests.node_imitation import NodeImitation
+
+    raise_fd_limit()
+    node = NodeImitation((model,), name=f"bench-{model}")
+    node.delay, node.tokens, node.token_interval = delay, tokens, interval
+    node.start()
+    print(f"PORT {node.port}", flush=True)
+    node.token = sys.stdin.readline().strip()
+    print("READY", flush=True)
+    sys.stdin.read()
+    node.stop()
+    return 0
+
+
+@dataclass
+class Upstream:
+    model: str
+    process: subprocess.Popen
+    port: int
+    token: str = ""
+
+
+def spawn_upstream(model: str, delay: float, tokens: int, interval: float) -> Upstream:
+    child = subprocess.Popen([sys.executable, "-m", "bench.proxy_overhead", "--serve-upstream", model, str(delay),
+                              str(tokens), str(interval)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    line = child.stdout.readline()
+    if not line.startswith("PORT "):
+        raise RuntimeError(f"upstream for {model} failed to start: {line!r}")
+    return Upstream(model, child, int(line.split()[1]))
+
+
+def register_upstream(router_url: str, node_key: str, upstream: Upstream) -> None:
+    body = {"name": f"bench-{upstream.model}", "url": f"http://127.0.0.1:{upstream.port}", "platform": "linux-cpu",
+            "engines": ["llama_cpp"], "cpu_count": 2, "memory_bytes": 64 * 1024 ** 3, "gpus": [], "version": "bench"}
+    response = requests.post(f"{router_url}/v0/nodes", json=body, headers={"Authorization": f"Bearer {node_key}"},
+                             timeout=10)
+    response.raise_for_status()
+    upstream.token = response.json()["token"]
+    upstream.process.stdin.write(upstream.token + "\n")
+    upstream.process.stdin.flush()
+    if not upstream.process.stdout.readline().startswith("READY"):
+        raise RuntimeError(f"upstream for {upstream.model} did not take its token")
+
+
+def stop_upstream(upstream: Upstream) -> None:
+    try:
+        upstream.process.stdin.close()
+        upstream.process.wait(10)
+    except (OSError, subprocess.TimeoutExpired):
+        upstream.process.kill()
+        upstream.process.wait()
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# --------------------------------------------------------------------------------------------------
+# Load generators
+# --------------------------------------------------------------------------------------------------
+
+
+def http_request(path: str, host_port: int, token: str, body: dict) -> bytes:
+    data = json.dumps(body).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{host_port}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data
+
+
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass
+class JsonResult:
+    latencies: list[float] = field(default_factory=list)  # seconds
+    overheads: list[float] = field(default_factory=list)  # X-Router-Overhead-Ms values
+    errors: int = 0
+    elapsed: float = 0.0
+
+
+def run_json(port: int, request: bytes, clients: int, duration: float, warmup: float) -> JsonResult:
+    """`clients` persistent connections, each sending the next request as soon as an answer is complete."""
+    selector = selectors.DefaultSelector()
+    result = JsonResult()
+    state: dict[socket.socket, list] = {}
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+    for _ in range(clients):
+        sock = _connect(port)
+        state[sock] = [bytearray(), time.perf_counter()]
+        sock.send(request)
+        selector.register(sock, selectors.EVENT_READ)
+    open_sockets = clients
+    while open_sockets:
+        for key, _events in selector.select(1.0):
+            sock = key.fileobj
+            entry = state[sock]
+            data = sock.recv(65536)
+            if not data:
+                raise RuntimeError("the server closed a connection")
+            buffer = entry[0]
+            buffer += data
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                continue
+            head = bytes(buffer[:head_end]).lower() + b"\r\n"
+            length_at = head.find(b"content-length:")
+            length = int(head[length_at + 15:head.find(b"\r\n", length_at)]) if length_at >= 0 else 0
+            if len(buffer) < head_end + 4 + length:
+                continue
+            now = time.perf_counter()
+            if now >= measure_from and entry[1] >= measure_from:
+                result.latencies.append(now - entry[1])
+                if not head.startswith(b"http/1.1 200"):
+                    result.errors += 1
+                overhead_at = head.find(b"x-router-overhead-ms:")
+                if overhead_at >= 0:
+                    result.overheads.append(float(head[overhead_at + 21:head.find(b"\r\n", overhead_at)]))
+            del buffer[:head_end + 4 + length]
+            if now >= stop_at:
+                selector.unregister(sock)
+                sock.close()
+                open_sockets -= 1
+                continue
+            entry[1] = time.perf_counter()
+            sock.send(request)
+    result.elapsed = duration
+    return result
+
+
+@dataclass
+class StreamResult:
+    tokens: int = 0
+    ttft: list[float] = field(default_factory=list)  # seconds
+    streams: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+
+
+def run_streams(port: int, request: bytes, clients: int, duration: float, warmup: float) -> StreamResult:
+    """`clients` persistent connections, each reading one stream after another; counts token events in
+    the measurement window and each stream's time to its first token. epoll directly, and as little
+    work per read as possible: at ~13,000 events/s the client's own CPU time matters."""
+    poller = select.epoll()
+    result = StreamResult()
+    marker = b'"tok'
+    keep = len(marker) - 1
+    connections: dict[int, list] = {}  # fd -> [socket, tail, sent at, first token seen, [DONE] seen]
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+    spread = min(warmup, 1.0) / clients  # starts spread over the warm-up: streams out of phase
+    starts = [(start + index * spread, _connect(port)) for index in range(clients)]
+    starts.reverse()
+    open_sockets = clients
+    while open_sockets:
+        now = time.perf_counter()
+        while starts and starts[-1][0] <= now:
+            sock = starts.pop()[1]
+            connections[sock.fileno()] = [sock, b"", now, False, False]
+            sock.send(request)
+            poller.register(sock.fileno(), select.EPOLLIN)
+        timeout = max(0.0, starts[-1][0] - now) if starts else 1.0
+        ready = poller.poll(timeout)
+        for fd, _events in ready:
+            entry = connections[fd]
+            sock = entry[0]
+            data = sock.recv(262144)
+            if not data:
+                raise RuntimeError("the server closed a stream connection")
+            now = time.perf_counter()
+            window = entry[1] + data
+            count = window.count(marker)
+            if count:
+                if not entry[3]:
+                    entry[3] = True
+                    if measure_from <= entry[2] and now < stop_at:
+                        result.ttft.append(now - entry[2])
+                if measure_from <= now < stop_at:
+                    result.tokens += count
+            entry[1] = window[-keep:]
+            if not entry[4]:
+                if b"data: [DONE]" not in window:
+                    continue
+                entry[4] = True
+                if b'"error"' in window:
+                    result.errors += 1
+            if window.endswith(b"0\r\n\r\n"):  # end of the chunked body
+                if measure_from <= now < stop_at:
+                    result.streams += 1
+                if now >= stop_at:
+                    poller.unregister(fd)
+                    sock.close()
+                    open_sockets -= 1
+                    continue
+                entry[1:] = [b"", time.perf_counter(), False, False]
+                sock.send(request)
+        if ready:
+            time.sleep(READ_PAUSE)  # read in batches: one wake-up per batch, not per token
+    poller.close()
+    result.elapsed = duration
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Measurement helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (gunicorn's master and workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    pids += [int(child) for child in children]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def wait_until_ready(router_url: str, key: str, models: set[str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = requests.get(f"{router_url}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+        if models <= {model["id"] for model in listed.json()["data"]}:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"models {models} never became ready on the router")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per phase")
+    parser.add_argument("--rounds", type=int, default=2, help="direct/router phase pairs per case")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent non-streaming clients")
+    parser.add_argument("--streams", type=int, default=256, help="concurrent streams")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per stream")
+    parser.add_argument("--interval", type=float, default=0.02, help="seconds between a stream's tokens")
+    parser.add_argument("--workers", default=os.environ.get("LLM_ROUTER_WORKERS", "2"))
+    parser.add_argument("--threads", default=os.environ.get("LLM_ROUTER_THREADS", "320"))
+    parser.add_argument("--worker-class", choices=("gthread", "gevent"),
+                        default=os.environ.get("LLM_ROUTER_WORKER_CLASS") or "gthread")
+    parser.add_argument("--only", choices=("json", "stream"), help="run one case only")
+    parser.add_argument("--serve-upstream", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_upstream:
+        model, delay, tokens, interval = args.serve_upstream
+        return serve_upstream(model, float(delay), int(tokens), float(interval))
+    raise_fd_limit()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} before the run; gunicorn "
+          f"{args.worker_class}, {args.workers} workers"
+          f"{f' x {args.threads} threads' if args.worker_class == 'gthread' else ''}", flush=True)
+
+    hub = HubImitation([]).start()
+    workdir = Path(tempfile.mkdtemp(prefix="proxy-overhead-"))
+    env = {"LLM_ROUTER_WORKERS": str(args.workers), "LLM_ROUTER_THREADS": str(args.threads),
+           "LLM_ROUTER_WORKER_CLASS": args.worker_class,
+           "LLM_ROUTER_LOG_LEVEL": "WARNING",
+           "LLM_ROUTER_NODE_MAX_CONCURRENCY": str(max(args.streams, args.clients) * 2),
+           "LLM_ROUTER_QUEUE_SIZE": "1024"}
+    router = start_router(workdir, hub.url, env)
+    upstreams = [spawn_upstream(JSON_MODEL, UPSTREAM_DELAY, 16, 0.0),
+                 spawn_upstream(STREAM_MODEL, 0.0, args.tokens, args.interval)]
+    ok = True
+    try:
+        admin = router.auth_headers
+        keys = {}
+        for scope in ("api", "node"):
+            response = requests.post(f"{router.url}/v0/api-keys", headers=admin, timeout=10,
+                                     json={"name": f"bench {scope}", "scopes": [scope]})
+            response.raise_for_status()
+            keys[scope] = response.json()["key"]
+        for model in (JSON_MODEL, STREAM_MODEL):
+            requests.post(f"{router.url}/v0/models/register", headers=admin, json={"id": model},
+                          timeout=10).raise_for_status()
+        for upstream in upstreams:
+            register_upstream(router.url, keys["node"], upstream)
+        wait_until_ready(router.url, keys["api"], {JSON_MODEL, STREAM_MODEL})
+        router_port = int(router.url.rsplit(":", 1)[1])
+        json_up, stream_up = upstreams
+        if args.only in (None, "json"):
+            ok &= bench_json(args, router, router_port, keys["api"], json_up)
+        if args.only in (None, "stream"):
+            ok &= bench_streams(args, router, router_port, keys["api"], stream_up)
+    finally:
+        router.stop()
+        for upstream in upstreams:
+            stop_upstream(upstream)
+        hub.stop()
+    return 0 if ok else 1
+
+
+def bench_json(args: argparse.Namespace, router, router_port: int, key: str, upstream: Upstream) -> bool:
+    body = {"model": JSON_MODEL, "messages": [{"role": "user", "content": "Say something."}], "max_tokens": 16}
+    path = "/v1/chat/completions"
+    direct_request = http_request(path, upstream.port, upstream.token, body)
+    router_request = http_request(path, router_port, key, body)
+    run_json(router_port, router_request, args.clients, 1.0, 0.5)  # warm the router's connections and caches
+    results: dict[str, JsonResult] = {"direct": JsonResult(), "router": JsonResult()}
+    cpu = 0.0
+    for _round in range(args.rounds):
+        for name, port, request in (("direct", upstream.port, direct_request),
+                                    ("router", router_port, router_request)):
+            cpu_before = process_cpu_seconds(router.process.pid)
+            one = run_json(port, request, args.clients, args.duration, 0.5)
+            if name == "router":
+                cpu += process_cpu_seconds(router.process.pid) - cpu_before
+            merged = results[name]
+            merged.latencies += one.latencies
+            merged.overheads += one.overheads
+            merged.errors += one.errors
+            merged.elapsed += one.elapsed
+            print(f"  json {name:6}: {len(one.latencies) / one.elapsed:7.0f} req/s  p50 "
+                  f"{percentile(one.latencies, 0.5) * 1000:6.2f} ms  p99 {percentile(one.latencies, 0.99) * 1000:6.2f} ms"
+                  f"  errors {one.errors}", flush=True)
+    direct, routed = results["direct"], results["router"]
+    d50, d99 = percentile(direct.latencies, 0.5) * 1000, percentile(direct.latencies, 0.99) * 1000
+    r50, r99 = percentile(routed.latencies, 0.5) * 1000, percentile(routed.latencies, 0.99) * 1000
+    added50, added99 = r50 - d50, r99 - d99
+    pass50, pass99 = added50 <= TARGET_P50_MS, added99 <= TARGET_P99_MS
+    errors = direct.errors + routed.errors
+    print()
+    print(f"(a) non-streaming, {args.clients} clients, node answers after {UPSTREAM_DELAY * 1000:.0f} ms")
+    print(f"{'path':8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, result, p50, p99 in (("direct", direct, d50, d99), ("router", routed, r50, r99)):
+        print(f"{name:8} {len(result.latencies) / result.elapsed:8.0f} {p50:8.2f} {p99:8.2f}")
+    print(f"router's X-Router-Overhead-Ms: p50 {percentile(routed.overheads, 0.5):.2f} ms, "
+          f"p99 {percentile(routed.overheads, 0.99):.2f} ms; router CPU per request "
+          f"{cpu / max(1, len(routed.latencies)) * 1e6:.0f} us")
+    print(f"ratio: router/direct p50 {r50 / d50:.3f}x, p99 {r99 / d99:.3f}x, throughput "
+          f"{len(routed.latencies) / len(direct.latencies):.3f}x")
+    print(f"added p50 {added50:.2f} ms (target <= {TARGET_P50_MS:g}) -> {'PASS' if pass50 else 'FAIL'}; "
+          f"added p99 {added99:.2f} ms (target <= {TARGET_P99_MS:g}) -> {'PASS' if pass99 else 'FAIL'}"
+          f"{'; ERRORS ' + str(errors) if errors else ''}", flush=True)
+    return pass50 and pass99 and not errors
+
+
+def bench_streams(args: argparse.Namespace, router, router_port: int, key: str, upstream: Upstream) -> bool:
+    body = {"model": STREAM_MODEL, "messages": [{"role": "user", "content": "Count."}], "stream": True}
+    path = "/v1/chat/completions"
+    direct_request = http_request(path, upstream.port, upstream.token, body)
+    router_request = http_request(path, router_port, key, body)
+    warmup = args.tokens * args.interval + 1.0  # every client is streaming when measuring starts
+    results: dict[str, StreamResult] = {"direct": StreamResult(), "router": StreamResult()}
+    cpu = 0.0
+    for _round in range(args.rounds):
+        for name, port, request in (("direct", upstream.port, direct_request),
+                                    ("router", router_port, router_request)):
+            cpu_before = process_cpu_seconds(router.process.pid)
+            one = run_streams(port, request, args.streams, args.duration, warmup)
+            if name == "router":
+                cpu += process_cpu_seconds(router.process.pid) - cpu_before
+            merged = results[name]
+            merged.tokens += one.tokens
+            merged.ttft += one.ttft
+            merged.streams += one.streams
+            merged.errors += one.errors
+            merged.elapsed += one.elapsed
+            print(f"  stream {name:6}: {one.tokens / one.elapsed:8.0f} tokens/s  {one.streams} streams  TTFT p50 "
+                  f"{percentile(one.ttft, 0.5) * 1000:6.2f} ms  p99 {percentile(one.ttft, 0.99) * 1000:6.2f} ms  "
+                  f"errors {one.errors}", flush=True)
+    direct, routed = results["direct"], results["router"]
+    ideal = args.streams / args.interval
+    d_rate, r_rate = direct.tokens / direct.elapsed, routed.tokens / routed.elapsed
+    d50, r50 = percentile(direct.ttft, 0.5) * 1000, percentile(routed.ttft, 0.5) * 1000
+    d99, r99 = percentile(direct.ttft, 0.99) * 1000, percentile(routed.ttft, 0.99) * 1000
+    ratio, added = r_rate / d_rate, r50 - d50
+    pass_rate, pass_ttft = ratio >= TARGET_TOKENS_RATIO, added <= TARGET_TTFT_MS
+    errors = direct.errors + routed.errors
+    print()
+    print(f"(b) {args.streams} concurrent streams, {args.tokens} tokens each, one per {args.interval * 1000:g} ms "
+          f"(source rate {ideal:.0f} tokens/s)")
+    print(f"{'path':8} {'tokens/s':>9} {'streams':>8} {'TTFT p50 ms':>12} {'TTFT p99 ms':>12}")
+    for name, result, rate, p50, p99 in (("direct", direct, d_rate, d50, d99), ("router", routed, r_rate, r50, r99)):
+        print(f"{name:8} {rate:9.0f} {result.streams:8d} {p50:12.2f} {p99:12.2f}")
+    print(f"router CPU per token {cpu / max(1, routed.tokens) * 1e6:.1f} us")
+    print(f"ratio: router/direct tokens/s {ratio:.4f}x (target >= {TARGET_TOKENS_RATIO}) -> "
+          f"{'PASS' if pass_rate else 'FAIL'}; TTFT added p50 {added:.2f} ms (target <= {TARGET_TTFT_MS:g}) -> "
+          f"{'PASS' if pass_ttft else 'FAIL'}{'; ERRORS ' + str(errors) if errors else ''}", flush=True)
+    return pass_rate and pass_ttft and not errors
+
+
+if __name__ == "__main__":
+    sys.exit(main())
