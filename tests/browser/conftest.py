@@ -6,19 +6,38 @@ own API calls authenticate with the first admin's token (`RouterProcess.auth_hea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess
+from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, PROJECT_ROOT, RouterProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 5000
+AXE_PATH = PROJECT_ROOT / ".cache" / "axe" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag2aaa", "wcag21a", "wcag21aa", "wcag22aa"]
+SCHEMES = ("light", "dark")
+
+# Violations, plus contrast checks axe could not decide ("incomplete", e.g. a background image it
+# cannot read): AAA contrast that was not verified counts as not met. Text hidden under another element
+# (the sticky header, the toast) is the exception: it cannot be read there, and is checked where it is seen.
+RUN_AXE = """async (tags) => {
+    const results = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+    const covered = (node) => [...node.any, ...node.all, ...node.none]
+        .some(check => check.data && check.data.messageKey === "bgOverlap");
+    const undecided = results.incomplete.filter(v => v.id.startsWith("color-contrast"))
+        .map(v => ({...v, id: v.id + " (undecided)", nodes: v.nodes.filter(node => !covered(node))}))
+        .filter(v => v.nodes.length > 0);
+    return results.violations.concat(undecided).map(v => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary})),
+    }));
+}"""
 
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -87,3 +106,31 @@ def usernames_via_api(router: RouterProcess) -> list[str]:
     response = requests.get(f"{router.url}/v0/users", headers=router.auth_headers, timeout=10)
     assert response.status_code == 200, response.text
     return [user["username"] for user in response.json()["users"]]
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> Path:
+    if not AXE_PATH.exists():
+        pytest.fail(f"{AXE_PATH.relative_to(PROJECT_ROOT)} is missing: run scripts/test.sh once, which downloads "
+                    f"axe-core there, then run pytest again")
+    return AXE_PATH
+
+
+@pytest.fixture
+def audit(page: Page, axe_source: Path) -> Iterator[Callable[[str], None]]:
+    """`audit(label)` runs axe on the page as it is now, in both color schemes; the test fails at the end
+    with every violation found, each with its rule, impact and the elements at fault."""
+    found: list[str] = []
+
+    def run(label: str) -> None:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(axe_source))
+        for scheme in SCHEMES:
+            page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
+            for violation in page.evaluate(RUN_AXE, WCAG_TAGS):
+                targets = "\n".join(f"      {node['target']}: {node['summary']}" for node in violation["nodes"])
+                found.append(f"[{label}, {scheme}] {violation['id']} ({violation['impact']}): {violation['help']}\n"
+                             f"{targets}")
+
+    yield run
+    assert not found, f"{len(found)} accessibility violation(s):\n" + "\n".join(found)

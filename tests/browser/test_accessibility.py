@@ -8,38 +8,28 @@ Any violation of WCAG 2.0/2.1/2.2 A, AA or AAA rules fails, including `color-con
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import create_user_via_api, delete_all_via_api, register_via_api, sign_in
-from tests.conftest import GGUF_REPO, PROJECT_ROOT, SAFETENSORS_REPO
+from tests.browser.conftest import (
+    RUN_AXE,
+    SCHEMES,
+    WCAG_TAGS,
+    create_user_via_api,
+    delete_all_via_api,
+    register_via_api,
+    sign_in,
+)
+from tests.conftest import GGUF_REPO, SAFETENSORS_REPO
 from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess, start_router
 
 pytestmark = pytest.mark.browser
 
-AXE_PATH = PROJECT_ROOT / ".cache" / "axe" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag2aaa", "wcag21a", "wcag21aa", "wcag22aa"]
-SCHEMES = ("light", "dark")
 LANGUAGES = ("en", "ja")
 
-# Violations, plus contrast checks axe could not decide ("incomplete", e.g. a background image it
-# cannot read): AAA contrast that was not verified counts as not met. Text hidden under another element
-# (the sticky header, the toast) is the exception: it cannot be read there, and is checked where it is seen.
-RUN_AXE = """async (tags) => {
-    const results = await axe.run(document, {runOnly: {type: "tag", values: tags}});
-    const covered = (node) => [...node.any, ...node.all, ...node.none]
-        .some(check => check.data && check.data.messageKey === "bgOverlap");
-    const undecided = results.incomplete.filter(v => v.id.startsWith("color-contrast"))
-        .map(v => ({...v, id: v.id + " (undecided)", nodes: v.nodes.filter(node => !covered(node))}))
-        .filter(v => v.nodes.length > 0);
-    return results.violations.concat(undecided).map(v => ({
-        id: v.id, impact: v.impact, help: v.help,
-        nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary})),
-    }));
-}"""
 
 
 VIEWER_USERNAME = "vera"
@@ -53,34 +43,6 @@ def router(tmp_path_factory: pytest.TempPathFactory, hub) -> Iterator[RouterProc
     create_user_via_api(process, VIEWER_USERNAME, VIEWER_PASSWORD, "viewer")
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> Path:
-    if not AXE_PATH.exists():
-        pytest.fail(f"{AXE_PATH.relative_to(PROJECT_ROOT)} is missing: run scripts/test.sh once, which downloads "
-                    f"axe-core there, then run pytest again")
-    return AXE_PATH
-
-
-@pytest.fixture
-def audit(router: RouterProcess, page: Page, axe_source: Path) -> Iterator[Callable[[str], None]]:
-    """`audit(label)` runs axe on the page as it is now, in both color schemes; the test fails at the end
-    with every violation found, each with its rule, impact and the elements at fault."""
-    found: list[str] = []
-
-    def run(label: str) -> None:
-        if not page.evaluate("typeof window.axe !== 'undefined'"):
-            page.add_script_tag(path=str(axe_source))
-        for scheme in SCHEMES:
-            page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
-            for violation in page.evaluate(RUN_AXE, WCAG_TAGS):
-                targets = "\n".join(f"      {node['target']}: {node['summary']}" for node in violation["nodes"])
-                found.append(f"[{label}, {scheme}] {violation['id']} ({violation['impact']}): {violation['help']}\n"
-                             f"{targets}")
-
-    yield run
-    assert not found, f"{len(found)} accessibility violation(s):\n" + "\n".join(found)
 
 
 def open_page(page: Page, router: RouterProcess, lang: str, path: str) -> None:

@@ -23,8 +23,6 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import create_user_via_api, register_via_api, sign_in
-from tests.browser.test_accessibility import AXE_PATH, RUN_AXE, SCHEMES, WCAG_TAGS
-from tests.conftest import PROJECT_ROOT
 from tests.node_imitation import NodeImitation
 from tests.router_process import ADMIN_USERNAME, RouterProcess, start_router
 
@@ -98,28 +96,6 @@ def focused(page: Page) -> str:
 
 def conversation_titles(page: Page) -> list[str]:
     return page.locator("#conversation-list .conversation__open").all_text_contents()
-
-
-@pytest.fixture
-def audit(page: Page) -> Iterator[Callable[[str], None]]:
-    """`audit(label)`: axe on the page as it is now, light and dark; the test fails at its end with every
-    violation (WCAG 2.x A to AAA, contrast included), as in test_accessibility.py."""
-    if not AXE_PATH.exists():
-        pytest.fail(f"{AXE_PATH.relative_to(PROJECT_ROOT)} is missing: run scripts/test.sh once, which downloads it")
-    found: list[str] = []
-
-    def run(label: str) -> None:
-        if not page.evaluate("typeof window.axe !== 'undefined'"):
-            page.add_script_tag(path=str(AXE_PATH))
-        for scheme in SCHEMES:
-            page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
-            for violation in page.evaluate(RUN_AXE, WCAG_TAGS):
-                targets = "\n".join(f"      {node['target']}: {node['summary']}" for node in violation["nodes"])
-                found.append(f"[{label}, {scheme}] {violation['id']} ({violation['impact']}): {violation['help']}\n"
-                             f"{targets}")
-
-    yield run
-    assert not found, f"{len(found)} accessibility violation(s):\n" + "\n".join(found)
 
 
 # --- Accessibility ----------------------------------------------------------------------------------
