@@ -1,20 +1,26 @@
 """gunicorn settings for the router (`gunicorn -c gunicorn.conf.py wsgi:app`), read from the environment.
 
-Worker class (`LLM_ROUTER_WORKER_CLASS`): `gthread` (default) or `gevent` (when gevent is
-installed; it is not a pinned dependency). An inference request stays open until the node's answer
-is complete — a stream until its last token — so with gthread every request in flight, and every
-request waiting in the router's queue, holds one of the worker's `LLM_ROUTER_THREADS` threads:
-size it for the streams you expect per worker plus `LLM_ROUTER_QUEUE_SIZE` (requests beyond it wait
-unseen in gunicorn, outside the router's queue and its limits). gevent serves every connection from
-one OS thread per worker and used ~10-20% less CPU in bench/proxy_overhead.py; both meet the proxy's
-targets there. docs/benchmarks.md has the figures.
+Worker class (`LLM_ROUTER_WORKER_CLASS`): `gevent` when gevent is installed, else `gthread`.
+An inference request stays open until the node's answer is complete — a stream until its last
+token — so the router holds many slow requests at once. gevent serves them all from one OS thread
+per worker; with gthread each open request holds a thread and every token wakes one, and under CPU
+contention the threads' competition for the GIL delays new requests (in bench/proxy_overhead.py,
+256 streams: gthread met the time-to-first-token target only on an otherwise idle machine; see
+docs/benchmarks.md). gunicorn patches the standard library for gevent in each worker before the
+application is imported.
+
+With gthread, every request in flight or waiting in the router's queue holds one of the worker's
+`LLM_ROUTER_THREADS` threads: size it for the streams a worker carries plus `LLM_ROUTER_QUEUE_SIZE`
+(requests beyond it wait unseen inside gunicorn, outside the router's queue and its limits).
 """
 
+import importlib.util
 import os
 
 bind = f"{os.environ.get('LLM_ROUTER_HOST', '127.0.0.1')}:{os.environ.get('LLM_ROUTER_PORT', '8080')}"
 workers = int(os.environ.get("LLM_ROUTER_WORKERS", "2"))
-worker_class = os.environ.get("LLM_ROUTER_WORKER_CLASS") or "gthread"
+worker_class = os.environ.get("LLM_ROUTER_WORKER_CLASS") or \
+    ("gevent" if importlib.util.find_spec("gevent") else "gthread")
 threads = int(os.environ.get("LLM_ROUTER_THREADS", "128"))  # gthread: requests open at once, per worker
 worker_connections = int(os.environ.get("LLM_ROUTER_WORKER_CONNECTIONS", "1000"))  # gevent: per worker
 timeout = 120

@@ -28,6 +28,7 @@ processes used per request, to tell the router's work from queueing for the 2 sh
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -147,6 +148,7 @@ class JsonResult:
     overheads: list[float] = field(default_factory=list)  # X-Router-Overhead-Ms values
     errors: int = 0
     elapsed: float = 0.0
+    answered: int = 0  # warm-up included: what the router's CPU time was spent on
 
 
 def run_json(port: int, request: bytes, clients: int, duration: float, warmup: float) -> JsonResult:
@@ -180,6 +182,7 @@ def run_json(port: int, request: bytes, clients: int, duration: float, warmup: f
             if len(buffer) < head_end + 4 + length:
                 continue
             now = time.perf_counter()
+            result.answered += 1
             if now >= measure_from and entry[1] >= measure_from:
                 result.latencies.append(now - entry[1])
                 if not head.startswith(b"http/1.1 200"):
@@ -202,6 +205,7 @@ def run_json(port: int, request: bytes, clients: int, duration: float, warmup: f
 @dataclass
 class StreamResult:
     tokens: int = 0
+    all_tokens: int = 0  # warm-up included: what the router's CPU time was spent on
     ttft: list[float] = field(default_factory=list)  # seconds
     streams: int = 0
     errors: int = 0
@@ -241,6 +245,7 @@ def run_streams(port: int, request: bytes, clients: int, duration: float, warmup
             now = time.perf_counter()
             window = entry[1] + data
             count = window.count(marker)
+            result.all_tokens += count
             if count:
                 if not entry[3]:
                     entry[3] = True
@@ -301,6 +306,45 @@ def process_cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by the router, the node imitations, this client, and everything else on the machine
+    (other people's work on a shared machine skews latencies; this says how much there was)."""
+
+    def __init__(self, router_pid: int, upstream_pids: list[int]) -> None:
+        self.router_pid, self.upstream_pids = router_pid, upstream_pids
+        self.totals = {"router": 0.0, "nodes": 0.0, "client": 0.0, "other": 0.0, "seconds": 0.0}
+
+    def _read(self) -> tuple[float, ...]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return (process_cpu_seconds(self.router_pid), sum(process_cpu_seconds(pid) for pid in self.upstream_pids),
+                usage.ru_utime + usage.ru_stime, machine_busy_seconds(), time.perf_counter())
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        router, nodes, client, machine, wall = (end - start for end, start in zip(self._read(), self._start))
+        self.totals["router"] += router
+        self.totals["nodes"] += nodes
+        self.totals["client"] += client
+        self.totals["other"] += max(0.0, machine - router - nodes - client)
+        self.totals["seconds"] += wall
+
+    def summary(self) -> str:
+        seconds = max(self.totals["seconds"], 1e-9)
+        return ("CPU in use while measuring through the router (cores of 2): router "
+                f"{self.totals['router'] / seconds:.2f}, node imitations {self.totals['nodes'] / seconds:.2f}, "
+                f"client {self.totals['client'] / seconds:.2f}, other processes {self.totals['other'] / seconds:.2f}")
+
+
 def wait_until_ready(router_url: str, key: str, models: set[str], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -321,8 +365,9 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between a stream's tokens")
     parser.add_argument("--workers", default=os.environ.get("LLM_ROUTER_WORKERS", "2"))
     parser.add_argument("--threads", default=os.environ.get("LLM_ROUTER_THREADS", "320"))
-    parser.add_argument("--worker-class", choices=("gthread", "gevent"),
-                        default=os.environ.get("LLM_ROUTER_WORKER_CLASS") or "gthread")
+    parser.add_argument("--worker-class", choices=("gthread", "gevent"),  # default: gunicorn.conf.py's
+                        default=os.environ.get("LLM_ROUTER_WORKER_CLASS") or
+                        ("gevent" if importlib.util.find_spec("gevent") else "gthread"))
     parser.add_argument("--only", choices=("json", "stream"), help="run one case only")
     parser.add_argument("--serve-upstream", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -361,10 +406,11 @@ def main() -> int:
         wait_until_ready(router.url, keys["api"], {JSON_MODEL, STREAM_MODEL})
         router_port = int(router.url.rsplit(":", 1)[1])
         json_up, stream_up = upstreams
+        pids = [upstream.process.pid for upstream in upstreams]
         if args.only in (None, "json"):
-            ok &= bench_json(args, router, router_port, keys["api"], json_up)
+            ok &= bench_json(args, router, router_port, keys["api"], json_up, pids)
         if args.only in (None, "stream"):
-            ok &= bench_streams(args, router, router_port, keys["api"], stream_up)
+            ok &= bench_streams(args, router, router_port, keys["api"], stream_up, pids)
     finally:
         router.stop()
         for upstream in upstreams:
@@ -373,23 +419,26 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def bench_json(args: argparse.Namespace, router, router_port: int, key: str, upstream: Upstream) -> bool:
+def bench_json(args: argparse.Namespace, router, router_port: int, key: str, upstream: Upstream,
+               upstream_pids: list[int]) -> bool:
     body = {"model": JSON_MODEL, "messages": [{"role": "user", "content": "Say something."}], "max_tokens": 16}
     path = "/v1/chat/completions"
     direct_request = http_request(path, upstream.port, upstream.token, body)
     router_request = http_request(path, router_port, key, body)
     run_json(router_port, router_request, args.clients, 1.0, 0.5)  # warm the router's connections and caches
     results: dict[str, JsonResult] = {"direct": JsonResult(), "router": JsonResult()}
-    cpu = 0.0
+    meter = CpuMeter(router.process.pid, upstream_pids)
     for _round in range(args.rounds):
         for name, port, request in (("direct", upstream.port, direct_request),
                                     ("router", router_port, router_request)):
-            cpu_before = process_cpu_seconds(router.process.pid)
-            one = run_json(port, request, args.clients, args.duration, 0.5)
             if name == "router":
-                cpu += process_cpu_seconds(router.process.pid) - cpu_before
+                with meter:
+                    one = run_json(port, request, args.clients, args.duration, 0.5)
+            else:
+                one = run_json(port, request, args.clients, args.duration, 0.5)
             merged = results[name]
             merged.latencies += one.latencies
+            merged.answered += one.answered
             merged.overheads += one.overheads
             merged.errors += one.errors
             merged.elapsed += one.elapsed
@@ -409,7 +458,8 @@ def bench_json(args: argparse.Namespace, router, router_port: int, key: str, ups
         print(f"{name:8} {len(result.latencies) / result.elapsed:8.0f} {p50:8.2f} {p99:8.2f}")
     print(f"router's X-Router-Overhead-Ms: p50 {percentile(routed.overheads, 0.5):.2f} ms, "
           f"p99 {percentile(routed.overheads, 0.99):.2f} ms; router CPU per request "
-          f"{cpu / max(1, len(routed.latencies)) * 1e6:.0f} us")
+          f"{meter.totals['router'] / max(1, routed.answered) * 1e6:.0f} us")
+    print(meter.summary())
     print(f"ratio: router/direct p50 {r50 / d50:.3f}x, p99 {r99 / d99:.3f}x, throughput "
           f"{len(routed.latencies) / len(direct.latencies):.3f}x")
     print(f"added p50 {added50:.2f} ms (target <= {TARGET_P50_MS:g}) -> {'PASS' if pass50 else 'FAIL'}; "
@@ -418,23 +468,26 @@ def bench_json(args: argparse.Namespace, router, router_port: int, key: str, ups
     return pass50 and pass99 and not errors
 
 
-def bench_streams(args: argparse.Namespace, router, router_port: int, key: str, upstream: Upstream) -> bool:
+def bench_streams(args: argparse.Namespace, router, router_port: int, key: str, upstream: Upstream,
+                  upstream_pids: list[int]) -> bool:
     body = {"model": STREAM_MODEL, "messages": [{"role": "user", "content": "Count."}], "stream": True}
     path = "/v1/chat/completions"
     direct_request = http_request(path, upstream.port, upstream.token, body)
     router_request = http_request(path, router_port, key, body)
     warmup = args.tokens * args.interval + 1.0  # every client is streaming when measuring starts
     results: dict[str, StreamResult] = {"direct": StreamResult(), "router": StreamResult()}
-    cpu = 0.0
+    meter = CpuMeter(router.process.pid, upstream_pids)
     for _round in range(args.rounds):
         for name, port, request in (("direct", upstream.port, direct_request),
                                     ("router", router_port, router_request)):
-            cpu_before = process_cpu_seconds(router.process.pid)
-            one = run_streams(port, request, args.streams, args.duration, warmup)
             if name == "router":
-                cpu += process_cpu_seconds(router.process.pid) - cpu_before
+                with meter:
+                    one = run_streams(port, request, args.streams, args.duration, warmup)
+            else:
+                one = run_streams(port, request, args.streams, args.duration, warmup)
             merged = results[name]
             merged.tokens += one.tokens
+            merged.all_tokens += one.all_tokens
             merged.ttft += one.ttft
             merged.streams += one.streams
             merged.errors += one.errors
@@ -456,7 +509,9 @@ def bench_streams(args: argparse.Namespace, router, router_port: int, key: str, 
     print(f"{'path':8} {'tokens/s':>9} {'streams':>8} {'TTFT p50 ms':>12} {'TTFT p99 ms':>12}")
     for name, result, rate, p50, p99 in (("direct", direct, d_rate, d50, d99), ("router", routed, r_rate, r50, r99)):
         print(f"{name:8} {rate:9.0f} {result.streams:8d} {p50:12.2f} {p99:12.2f}")
-    print(f"router CPU per token {cpu / max(1, routed.tokens) * 1e6:.1f} us")
+    print(f"router CPU per token {meter.totals['router'] / max(1, routed.all_tokens) * 1e6:.1f} us "
+          "(stream starts included)")
+    print(meter.summary())
     print(f"ratio: router/direct tokens/s {ratio:.4f}x (target >= {TARGET_TOKENS_RATIO}) -> "
           f"{'PASS' if pass_rate else 'FAIL'}; TTFT added p50 {added:.2f} ms (target <= {TARGET_TTFT_MS:g}) -> "
           f"{'PASS' if pass_ttft else 'FAIL'}{'; ERRORS ' + str(errors) if errors else ''}", flush=True)

@@ -105,11 +105,14 @@ class NodeConnections:
         self.read_timeout = read_timeout
         self._idle: dict[tuple[str, str, int], list[tuple[socket.socket, float]]] = {}
         self._lock = threading.Lock()
+        self._swept = time.monotonic()
         self._tls: ssl.SSLContext | None = None
 
     def _take_idle(self, key: tuple[str, str, int]) -> socket.socket | None:
         now = time.monotonic()
         with self._lock:
+            if now - self._swept >= IDLE_SECONDS:
+                self._sweep(now)
             idle = self._idle.get(key)
             while idle:
                 sock, since = idle.pop()
@@ -117,6 +120,20 @@ class NodeConnections:
                     return sock
                 _close(sock)
         return None
+
+    def _sweep(self, now: float) -> None:
+        """Caller holds the lock. Close connections idle too long everywhere — also those to addresses
+        no longer asked for (a node that registered again at another port)."""
+        self._swept = now
+        for key in list(self._idle):
+            fresh = [(sock, since) for sock, since in self._idle[key] if now - since < IDLE_SECONDS]
+            for sock, since in self._idle[key]:
+                if now - since >= IDLE_SECONDS:
+                    _close(sock)
+            if fresh:
+                self._idle[key] = fresh
+            else:
+                del self._idle[key]
 
     def give_back(self, key: tuple[str, str, int], sock: socket.socket) -> None:
         with self._lock:

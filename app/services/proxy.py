@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..errors import ApiError, error_response
@@ -248,16 +249,24 @@ def _first_events(response: http.client.HTTPResponse) -> bytes:
             return data
 
 
+_interruptions: dict[str, dict[str, bytes]] = {}  # per language
+
+
 def _interruption_messages() -> dict[str, bytes]:
-    """The error events a broken stream ends with, translated now: the relay runs outside the request."""
-    def event(message: str) -> bytes:
-        error = {"message": message, "type": "server_error", "param": None, "code": "stream_interrupted"}
-        return b"data: " + json.dumps({"error": error}).encode() + b"\n\n" + _DONE_EVENTS[0]
-    return {
-        "timeout": event(_("The node stopped sending in the middle of the answer; the answer is incomplete.")),
-        "broken": event(_("The connection to the node broke in the middle of the answer; the answer is "
-                          "incomplete.")),
-    }
+    """The error events a broken stream ends with, translated now (the relay runs outside the request)
+    and once per language (every stream needs them at hand, few ever use them)."""
+    language = str(get_locale())
+    events = _interruptions.get(language)
+    if events is None:
+        def event(message: str) -> bytes:
+            error = {"message": message, "type": "server_error", "param": None, "code": "stream_interrupted"}
+            return b"data: " + json.dumps({"error": error}).encode() + b"\n\n" + _DONE_EVENTS[0]
+        events = _interruptions[language] = {
+            "timeout": event(_("The node stopped sending in the middle of the answer; the answer is incomplete.")),
+            "broken": event(_("The connection to the node broke in the middle of the answer; the answer is "
+                              "incomplete.")),
+        }
+    return events
 
 
 class _Relay:

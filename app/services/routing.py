@@ -37,13 +37,11 @@ class RoutingTable:
     def candidates(self, model_id: str) -> tuple[NodeTarget, ...]:
         """Online nodes holding the model ready (possibly up to `ttl` seconds old); empty if none."""
         if time.monotonic() >= self._expires:
-            # One thread refreshes; the others go on with the previous table meanwhile.
-            if self._lock.acquire(blocking=not self._ready):
-                try:
-                    if time.monotonic() >= self._expires:
-                        self._refresh()
-                finally:
-                    self._lock.release()
+            # One thread refreshes; the others wait for it rather than use a table older than the TTL
+            # (a node that registered again has a new address and token).
+            with self._lock:
+                if time.monotonic() >= self._expires:
+                    self._refresh()
         return self._ready.get(model_id, ())
 
     def _refresh(self) -> None:

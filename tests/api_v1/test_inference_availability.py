@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from app.services import nodes, registry
 from tests.api_v1.conftest import MODEL, add_node, poll
 
@@ -114,3 +116,23 @@ def test_a_model_that_became_ready_is_served_despite_the_routing_cache(api_clien
     response = client.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert len(node.requests) == 1
+
+
+def test_errors_follow_the_clients_language(api_client, imitations):
+    app, client = api_client()
+    node = imitations("node")
+    node.mode, node.die_after = "die", 1
+    add_node(app, node)
+    response = client.post("/v1/chat/completions", json={**CHAT, "model": "acme/unknown"},
+                           headers={"Accept-Language": "ja"})
+    assert "存在しません" in error_of(response)["message"]
+    stream = client.post("/v1/chat/completions", json={**CHAT, "stream": True}, headers={"Accept-Language": "ja"})
+    assert "回答の途中でノードとの接続が切れた" in stream_error(stream)["message"]
+    english = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert "The connection to the node broke" in stream_error(english)["message"]
+
+
+def stream_error(response) -> dict:
+    events = response.get_data(as_text=True).split("\n\n")
+    [error] = [json.loads(event[len("data: "):]) for event in events if event.startswith('data: {"error"')]
+    return error["error"]
