@@ -7,7 +7,9 @@ per worker; with gthread each open request holds a thread and every token wakes 
 contention the threads' competition for the GIL delays new requests (in bench/proxy_overhead.py,
 256 streams: gthread met the time-to-first-token target only on an otherwise idle machine; see
 docs/benchmarks.md). gunicorn patches the standard library for gevent in each worker before the
-application is imported.
+application is imported. Database calls (SQLite, psycopg) are not cooperative under gevent: while one
+runs, its worker waits — which is why the inference path reads the database at most once a second
+(routing table) and keeps API keys in memory.
 
 With gthread, every request in flight or waiting in the router's queue holds one of the worker's
 `LLM_ROUTER_THREADS` threads: size it for the streams a worker carries plus `LLM_ROUTER_QUEUE_SIZE`

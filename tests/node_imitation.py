@@ -7,15 +7,20 @@ generate text: answers are made of numbered tokens ("tok0 tok1 ...").
 
 Behaviour is set on the object, between or during requests:
     delay            seconds before answering (before the first event of a stream)
-    tokens           deltas per answer; token_interval: seconds between stream events (a fixed rate:
-                     event i is due at start + i * interval, so slow writes do not stretch the stream)
+    tokens           deltas per answer
+    token_interval   seconds between stream events, at a fixed rate: event i is due at
+                     start + i * interval, within a millisecond (one thread sends every stream's due
+                     events, see _Ticker); 0 sends them all at once
     mode             "normal" | "fail" (500) | "hang" (read the request, never answer) |
                      "die" (streams: close the socket after `die_after` events; others: close at once) |
                      "stall" (streams: send `die_after` events, then nothing until the client leaves) |
                      "reply" (answer `reply_status` with `reply_body` and `reply_headers`)
     framing          "chunked" (HTTP/1.1 keep-alive) or "close" (body ends when the connection closes)
-and observed on it: `requests` (every inference request with its outcome: "completed", "cancelled"
-when the client closed the connection mid-answer (noticed at the next event sent), "failed", "died", "hung"), `active` / `max_active`.
+    model_reports    per model id, fields for its `GET /v0/status` report (state, bytes, error)
+and observed on it: `requests` (every inference request: path, body, headers, connection number,
+events sent, outcome — "completed", "cancelled" when the client closed the connection mid-answer
+(noticed at the next event sent, or at once while waiting), "failed", "died", "stalled", "hung"),
+`active` / `max_active`, `connections_accepted`.
 
 Why raw sockets and a thread per connection rather than http.server: the same imitation serves the
 proxy benchmark, where the upstream's own CPU time on a shared 2-core machine must stay small.
@@ -226,6 +231,8 @@ class NodeImitation:
             self.requests.clear()
             self.max_active = self.active
         self.delay, self.tokens, self.token_interval, self.mode, self.framing = 0.0, 5, 0.0, "normal", "chunked"
+        self.die_after, self.reply_status, self.reply_headers = 2, 400, {}
+        self.model_reports.clear()
 
     def status(self) -> dict[str, Any]:
         models = [{"id": model, "state": "ready", "downloaded_bytes": 0, "total_bytes": 0, "error": None,

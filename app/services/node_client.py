@@ -1,9 +1,11 @@
 """HTTP to nodes' inference endpoints over pooled keep-alive connections.
 
-Why not `requests`: the router adds its own cost to every inference request, and on the proxy's
-hot path `requests` spends a few hundred microseconds of CPU per call (environment proxy lookup,
-hooks, cookie jars, adapters) that a request to a known node needs none of. Requests are written
-here directly and answers parsed by the standard library's `http.client` (what urllib3 builds on).
+Why not `requests`: the router adds its own cost to every inference request, and `requests`
+spends CPU per call on what a request to a known node needs none of (environment proxies and
+.netrc lookups, hooks, cookie jars, adapters): sequential calls to a local node imitation took
+~0.6 ms of CPU each through a pooled `requests.Session`, ~0.07 ms here (2026-11, this machine).
+Requests are written here directly, head and body in one send, and answers parsed by the standard
+library's `http.client` (what urllib3 builds on).
 
 Pooling: idle connections per node, last-used first. A connection a node closed while idle fails
 on the next request before any answer; that request is sent again once, on a new connection
@@ -96,9 +98,8 @@ def _close(sock: socket.socket) -> None:
 
 class NodeConnections:
     """Keep-alive connections to every node, shared by the threads of one worker process.
-
-    Requests are written by hand, head and body in one send (http.client sends them in two, which
-    costs a packet and a wake-up of the node per request); answers are read by http.client."""
+    (http.client's own connection class would send head and body in two writes: a packet and a
+    wake-up of the node more per request.)"""
 
     def __init__(self, connect_timeout: float, read_timeout: float) -> None:
         self.connect_timeout = connect_timeout

@@ -29,13 +29,13 @@ def test_a_500_fails_over_and_cools_the_node_down(api_client, imitations):
 
 
 def test_the_cooldown_expires(api_client, imitations):
-    app, client, broken, healthy, _ids = two_nodes(api_client, imitations, NODE_COOLDOWN_SECONDS=0.3)
+    app, client, broken, healthy, _ids = two_nodes(api_client, imitations, NODE_COOLDOWN_SECONDS=1.0)
     broken.mode = "fail"
     assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
     broken.mode = "normal"
     assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
     assert len(broken.requests) == 1  # still cooling down
-    time.sleep(0.4)
+    time.sleep(1.1)
     assert app.extensions["inference"].balancer.cooling() == []
     for _ in range(2):
         assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
