@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -150,19 +148,10 @@ def serve_node(model_dir: Path, port: int, batch_window_ms: float) -> None:
     from node_agent.inference import EngineManager
     from node_agent.server import make_server
     from node_agent.store import ModelStore
+    from tests.model_files import install_model
 
     store = ModelStore(ROOT / ".cache" / "bench-node-store")
-    directory = store.prepare(MODEL_ID)
-    files = []
-    for path in sorted(model_dir.iterdir()):
-        target = directory / path.name
-        if not target.exists():
-            try:
-                os.link(path, target)  # same filesystem (.cache): no copy of 100 MB
-            except OSError:
-                shutil.copyfile(path, target)
-        files.append({"name": path.name, "size": path.stat().st_size, "sha256": None})
-    store.mark_ready(MODEL_ID, {"repo": MODEL_ID, "revision": "bench", "files": files})
+    install_model(store, MODEL_ID, model_dir, link=True)  # same filesystem (.cache): no copy of 100 MB
     engines = EngineManager(store, lambda model_id: model_id == MODEL_ID, ("ctranslate2",))
     engines.get(MODEL_ID)  # load now, not during the first measured request
     server = make_server("127.0.0.1", port, lambda: NODE_TOKEN, lambda: {}, lambda: None, engines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from node_agent.inference import EngineManager
 from node_agent.server import NodeServer, make_server
 from node_agent.store import ModelStore
 from tests.cluster import wait_for
+from tests.model_files import install_model
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 EXPECTED = {case["name"]: case for case in json.loads((DATA / "tiny-model" / "expected.json").read_text())["cases"]}
@@ -26,22 +26,11 @@ ENGINE_MODELS = [CT2_MODEL, GGUF_MODEL]
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-def install(store: ModelStore, model_id: str, source: Path) -> None:
-    """Put a model's files in the store as a finished download would (files, then model.json)."""
-    directory = store.prepare(model_id)
-    files = []
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        name = path.relative_to(source).as_posix()
-        shutil.copyfile(path, directory / name)
-        files.append({"name": name, "size": path.stat().st_size, "sha256": None})
-    store.mark_ready(model_id, {"repo": model_id.split(":")[0], "revision": "main", "files": files})
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeServer, EngineManager]]:
     store = ModelStore(tmp_path_factory.mktemp("models"))
-    install(store, CT2_MODEL, DATA / "tiny-model" / "ct2")
-    install(store, GGUF_MODEL, DATA / "tiny-model" / "gguf")
+    install_model(store, CT2_MODEL, DATA / "tiny-model" / "ct2")
+    install_model(store, GGUF_MODEL, DATA / "tiny-model" / "gguf")
     engines = EngineManager(store, lambda model_id: store.read_manifest(model_id) is not None,
                             ("ctranslate2", "llama_cpp"), threads=1)
     server = make_server("127.0.0.1", 0, lambda: TOKEN, lambda: {"active_requests": engines.active_requests},

@@ -42,16 +42,11 @@
 
   // --- Small helpers -------------------------------------------------------------------------
 
-  function fill(template, values) {
-    return template.replace(/%\((\w+)\)s/g, function (match, key) {
-      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
-    });
-  }
+  const fill = window.LLMRouterUI.fill;
+  const say = window.LLMRouterUI.say;
 
   function announce(message) {
-    // Emptied first so that the same sentence twice in a row is announced twice.
-    liveRegion.textContent = "";
-    window.setTimeout(function () { liveRegion.textContent = message; }, 50);
+    say(liveRegion, message);
   }
 
   /* An error of an action started outside a dialog, shown until dismissed (button or Escape). */
