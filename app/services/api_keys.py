@@ -6,9 +6,9 @@ can tell keys apart.
 Checking a key is on the path of every inference request, so known keys are kept in memory per
 worker process (`KeyCache`) instead of read from the database each time — under load the lookup was
 the router's largest own cost, and SQLite readers wait behind the poller's writes. A revocation still
-applies within half a second on this machine: revoking (or creating) a key touches a marker file in
-the instance folder, and every worker drops its cache when it sees the marker change (at once in the
-worker that made the change). Entries also expire after
+applies at once on this machine: revoking (or creating) a key touches a marker file in the instance
+folder, and every worker checks the marker (one stat, microseconds) at each lookup and drops its
+cache when it changed. Entries also expire after
 `LLM_ROUTER_API_KEY_CACHE_SECONDS` (default 10), the bound for routers on other machines sharing the
 database. Expiry dates are checked on every request, cached or not. Unknown keys are never cached.
 """
@@ -39,7 +39,6 @@ SCOPES = ("api", "node", "admin")
 KEY_PREFIX = "llmr_"
 _LAST_USE_RESOLUTION = timedelta(seconds=60)  # at most one write per key and minute, not one per request
 MAX_EXPIRY_DAYS = 3650
-MARKER_CHECK_SECONDS = 0.5  # how often a worker looks for key changes made by the other workers
 
 
 def hash_key(plaintext: str) -> str:
@@ -118,7 +117,6 @@ class KeyCache:
         self.ttl = ttl_seconds
         self._entries: dict[str, tuple[ApiKey, float]] = {}
         self._marker_state = self._read_marker()
-        self._marker_checked_at = time.monotonic()
         self._lock = threading.Lock()
 
     def _read_marker(self) -> tuple[int, int] | None:
@@ -131,15 +129,13 @@ class KeyCache:
     def get(self, key_hash: str) -> ApiKey | None:
         if self.ttl <= 0:
             return None
+        marker = self._read_marker()  # another worker may have revoked a key just now
+        if marker != self._marker_state:
+            with self._lock:
+                self._entries.clear()
+                self._marker_state = marker
+            return None
         now = time.monotonic()
-        if now >= self._marker_checked_at + MARKER_CHECK_SECONDS:
-            self._marker_checked_at = now
-            marker = self._read_marker()
-            if marker != self._marker_state:
-                with self._lock:
-                    self._entries.clear()
-                    self._marker_state = marker
-                return None
         entry = self._entries.get(key_hash)
         if entry is None or entry[1] <= now:
             return None

@@ -1,5 +1,5 @@
 """API keys on the inference path are checked from a per-worker cache; revoking one still applies
-at once in the worker that revoked it, and within half a second in every other worker."""
+at once, in the worker that revoked it and in every other worker (a marker file, checked at each lookup)."""
 
 from __future__ import annotations
 
