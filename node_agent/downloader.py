@@ -16,8 +16,8 @@ Behaviour, in short:
   forever with exponential backoff (0.5 s, 1 s, 2 s ... capped at `max_backoff`; a Retry-After
   header may lengthen the wait up to that cap);
 - 404 and other 4xx raise `DownloadError` at once (retrying cannot help);
-- size and, when the spec has one, SHA-256 (computed while downloading; an existing partial is
-  hashed first) are verified before the partial is renamed to its destination; on a mismatch the
+- size and, when the spec has one, SHA-256 (computed while downloading, on a second thread; an
+  existing partial is hashed first) are verified before the partial is renamed to its destination; on a mismatch the
   file is fetched once more from byte 0;
 - `cancel` stops the transfer between reads and during backoff, keeping the partial;
 - `<partial>.lock` (filelock) makes sure one file is downloaded by one thread/process at a time.
@@ -34,6 +34,7 @@ import argparse
 import hashlib
 import logging
 import os
+import queue
 import re
 import signal
 import sys
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 MiB = 1024 * 1024
 DEFAULT_CHUNK_SIZE = MiB
 HASH_READ_SIZE = 4 * MiB  # reading an existing partial/destination to hash it
+HASH_QUEUE_CHUNKS = 8  # chunks received but not yet hashed, at most (see _HashThread)
 FIRST_BACKOFF = 0.5
 LOCK_POLL = 0.2  # seconds between checks of `cancel` while waiting for another downloader
 WRITEBACK_BYTES = 32 * MiB  # start disk writeback of the partial every this many bytes
@@ -377,7 +379,7 @@ class Downloader:
     def _stream(self, response: requests.Response, job: "_Job", mode: str) -> None:
         """Copy the body to the partial as it arrives (unbuffered: a kill loses only in-flight bytes)."""
         raw, size = response.raw, job.spec.size
-        with open(job.partial, mode, buffering=0) as handle:
+        with open(job.partial, mode, buffering=0) as handle, _HashThread(job.hasher) as hash_later:
             flushed = job.done
             while job.done < size:
                 if job.done - flushed >= WRITEBACK_BYTES:
@@ -390,8 +392,7 @@ class Downloader:
                 view = memoryview(data)
                 while view:  # raw FileIO may write less than asked
                     view = view[handle.write(view):]
-                if job.hasher is not None:
-                    job.hasher.update(data)
+                hash_later(data)
                 job.done += len(data)
                 job.report(job.done)
 
@@ -409,6 +410,37 @@ class Downloader:
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, dest)
         fsync_dir(dest.parent)
+
+
+class _HashThread:
+    """Feeds written chunks to a SHA-256 object on a second thread while the transfer goes on.
+
+    hashlib releases the GIL on large buffers, so on a fast link hashing overlaps receiving and
+    writing instead of adding to them (on one thread sha256 cost as much as the transfer itself at
+    loopback speed). The queue is bounded (HASH_QUEUE_CHUNKS chunks held in memory at most). On
+    exit, normal or not, every chunk handed over has been hashed: the hasher then matches the bytes
+    written, which is what a retry resumes from.
+    """
+
+    def __init__(self, hasher: Any) -> None:
+        self._hasher = hasher
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=HASH_QUEUE_CHUNKS)
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+
+    def __enter__(self) -> Callable[[bytes], None]:
+        if self._hasher is None:
+            return lambda _data: None
+        self._thread.start()
+        return self._queue.put
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._hasher is not None:
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._hasher.update(data)
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
