@@ -1,6 +1,6 @@
 """gunicorn settings for the router (`gunicorn -c gunicorn.conf.py wsgi:app`), read from the environment.
 
-Worker class (`LLM_ROUTER_WORKER_CLASS`): `gevent` when gevent is installed, else `gthread`.
+Worker class (`LLM_ROUTER_WORKER_CLASS`): `gevent` (pinned in requirements.txt) by default; `gthread` works too.
 An inference request stays open until the node's answer is complete — a stream until its last
 token — so the router holds many slow requests at once. gevent serves them all from one OS thread
 per worker; with gthread each open request holds a thread and every token wakes one, and under CPU
@@ -16,13 +16,11 @@ With gthread, every request in flight or waiting in the router's queue holds one
 (requests beyond it wait unseen inside gunicorn, outside the router's queue and its limits).
 """
 
-import importlib.util
 import os
 
 bind = f"{os.environ.get('LLM_ROUTER_HOST', '127.0.0.1')}:{os.environ.get('LLM_ROUTER_PORT', '8080')}"
 workers = int(os.environ.get("LLM_ROUTER_WORKERS", "2"))
-worker_class = os.environ.get("LLM_ROUTER_WORKER_CLASS") or \
-    ("gevent" if importlib.util.find_spec("gevent") else "gthread")
+worker_class = os.environ.get("LLM_ROUTER_WORKER_CLASS") or "gevent"
 threads = int(os.environ.get("LLM_ROUTER_THREADS", "128"))  # gthread: requests open at once, per worker
 worker_connections = int(os.environ.get("LLM_ROUTER_WORKER_CONNECTIONS", "1000"))  # gevent: per worker
 timeout = 120

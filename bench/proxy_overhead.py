@@ -28,7 +28,6 @@ processes used per request, to tell the router's work from queueing for the 2 sh
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -366,8 +365,7 @@ def main() -> int:
     parser.add_argument("--workers", default=os.environ.get("LLM_ROUTER_WORKERS", "2"))
     parser.add_argument("--threads", default=os.environ.get("LLM_ROUTER_THREADS", "320"))
     parser.add_argument("--worker-class", choices=("gthread", "gevent"),  # default: gunicorn.conf.py's
-                        default=os.environ.get("LLM_ROUTER_WORKER_CLASS") or
-                        ("gevent" if importlib.util.find_spec("gevent") else "gthread"))
+                        default=os.environ.get("LLM_ROUTER_WORKER_CLASS") or "gevent")
     parser.add_argument("--only", choices=("json", "stream"), help="run one case only")
     parser.add_argument("--serve-upstream", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
