@@ -14,19 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from jinja2.exceptions import TemplateError
 
 FinishReason = Literal["stop", "length"]
 ALLOWED_ROLES = ("system", "user", "assistant")
-
-# Used when tokenizer_config.json has no chat_template: a plain, model-agnostic transcript.
-# Base models without a template were not trained on any chat format, so nothing better exists;
-# "assistant:" at the end asks the model to continue as the assistant.
-FALLBACK_CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}assistant:{% endif %}"
-)
-
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -90,11 +80,6 @@ def validate_messages(messages: Any) -> list[dict[str, str]]:
             raise ValueError(f"messages[{i}].content must be a string; got {type(content).__name__}")
         clean.append({"role": role, "content": content})
     return clean
-
-
-def raise_exception(message: str) -> None:
-    """Exposed to templates: many HF templates call raise_exception('...') on bad input."""
-    raise TemplateError(message)
 
 
 class Decoder(Protocol):

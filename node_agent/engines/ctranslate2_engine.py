@@ -14,7 +14,9 @@ Design notes (the "why"):
   rendered text already starts with the BOS token (what `transformers.apply_chat_template` and
   llama-cpp-python do); otherwise a double BOS would be fed to the model.
 * Chat templates come from the network (a Hub repo), so they are rendered in Jinja2's
-  `ImmutableSandboxedEnvironment`: a template cannot reach Python internals or mutate its inputs.
+  `ImmutableSandboxedEnvironment` (module `chat_template`, shared with the llama.cpp engine): a
+  template cannot reach Python internals or mutate its inputs; one that does not compile leaves
+  the model with completions only.
 * Streaming decodes the *whole* list of generated ids at every step and emits only the new
   suffix. Byte-level BPE splits characters like "東" over several tokens; decoding token by token
   would produce U+FFFD halves. Text that ends in U+FFFD is held back until the next token
@@ -52,14 +54,11 @@ from pathlib import Path
 from typing import Any
 
 import ctranslate2
-import jinja2.ext
 import numpy as np
 import tokenizers
-from jinja2.exceptions import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from node_agent.engines.chat_template import ChatTemplate
 from node_agent.engines.common import (  # noqa: F401 - re-exported for callers of this engine
-    FALLBACK_CHAT_TEMPLATE,
     Completion,
     CompletionStream,
     Embeddings,
@@ -68,9 +67,7 @@ from node_agent.engines.common import (  # noqa: F401 - re-exported for callers 
     TextAssembler,
     TokenSource,
     UnsupportedRequest,
-    raise_exception,
     sample_token,
-    validate_messages,
 )
 from node_agent.engines.ct2_batcher import (  # noqa: F401 - re-exported: callers may catch them
     Batcher,
@@ -94,8 +91,6 @@ class CTranslate2Engine:
     to `ctranslate2.Generator` (e.g. `intra_threads`, `inter_threads`: one batch runs per replica).
     """
 
-    capabilities: frozenset[str] = frozenset({"chat", "completions"})
-
     def __init__(
         self,
         model_dir: Path,
@@ -116,18 +111,13 @@ class CTranslate2Engine:
         if isinstance(template, list):  # newer HF format: [{"name": "default", "template": "..."}]
             named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
             template = named.get("default") or next(iter(named.values()), None)
-        self.has_chat_template = isinstance(template, str) and bool(template)
-        self.chat_template: str = template if self.has_chat_template else FALLBACK_CHAT_TEMPLATE
         max_len = config.get("model_max_length")
         # HF writes a huge sentinel (1e30) when unknown; treat anything silly as "no limit".
         self.context_length: int | None = int(max_len) if isinstance(max_len, (int, float)) and 0 < max_len < 10**7 else None
 
         self.tokenizer = tokenizers.Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        self._jinja = ImmutableSandboxedEnvironment(
-            trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
-        )
-        self._jinja.globals["raise_exception"] = raise_exception
-        self._template = self._jinja.from_string(self.chat_template)
+        self.chat_template = ChatTemplate(template, self.model_dir.name)
+        self.capabilities = frozenset({"completions"} | ({"chat"} if self.chat_template.usable else set()))
 
         # End tokens: CTranslate2's own (config.json) plus the tokenizer's eos, if different
         # (chat models often end turns with a token other than the base model's eos).
@@ -171,16 +161,7 @@ class CTranslate2Engine:
     # ------------------------------------------------------------------ prompts
     def render_chat(self, messages: list[dict]) -> str:
         """Render messages with the model's chat template (or the plain fallback)."""
-        clean = validate_messages(messages)
-        try:
-            return self._template.render(
-                messages=clean,
-                add_generation_prompt=True,
-                bos_token=self.bos_token,
-                eos_token=self.eos_token,
-            )
-        except TemplateError as exc:  # template-level refusals (raise_exception) are input errors
-            raise ValueError(f"chat template error: {exc}") from exc
+        return self.chat_template.render(messages, self.bos_token, self.eos_token)
 
     def _encode_prompt(self, prompt: str) -> list[str]:
         return self.tokenizer.encode(prompt, add_special_tokens=True).tokens

@@ -9,9 +9,9 @@ Design notes (the "why"):
 * Prompts are tokenized here with the GGUF's own tokenizer, so usage counts are what the model
   saw. Special-token text (`<s>`, `<|user|>`) is parsed as special tokens, as Hugging Face
   tokenizers do. A raw prompt gets BOS when the GGUF says so (`add_bos_token`); a chat prompt is
-  rendered from the GGUF's `tokenizer.chat_template` (or `common.FALLBACK_CHAT_TEMPLATE`) in
-  Jinja2's `ImmutableSandboxedEnvironment` (templates come from the network) and gets no second
-  BOS when the rendered text already starts with it. A template that does not compile makes chat
+  rendered from the GGUF's `tokenizer.chat_template` (see `chat_template`: sandboxed, as
+  transformers renders it, with a documented fallback) and gets no second BOS when the rendered
+  text already starts with it. A template that does not compile makes chat
   unsupported instead of failing the load: completions still work.
 * One request at a time per model. A `Llama` is not thread-safe (one KV cache, one logits buffer,
   one batch), so `_lock` guards it: a stream takes it at its first token and holds it until it
@@ -64,23 +64,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jinja2.ext
 import llama_cpp
 import numpy as np
-from jinja2.exceptions import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from node_agent.engines.chat_template import ChatTemplate
 from node_agent.engines.common import (
-    FALLBACK_CHAT_TEMPLATE,
     Completion,
     CompletionStream,
     Embeddings,
     GenerationParams,
     TextAssembler,
     TokenSource,
-    UnsupportedRequest,
-    raise_exception,
-    validate_messages,
 )
 
 log = logging.getLogger(__name__)
@@ -154,21 +148,9 @@ class LlamaCppEngine:
         arch = metadata.get("general.architecture", "")
         # Embedding models (BERT, nomic...) declare how they were trained to pool; LLMs do not.
         self._declares_pooling = f"{arch}.pooling_type" in metadata
-        template = metadata.get("tokenizer.chat_template") if chat_template is None else chat_template
-        self.has_chat_template = isinstance(template, str) and bool(template)
-        self.chat_template: str = template if self.has_chat_template else FALLBACK_CHAT_TEMPLATE
-        self._jinja = ImmutableSandboxedEnvironment(
-            trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
-        )
-        self._jinja.globals["raise_exception"] = raise_exception
-        self.chat_template_error: str | None = None
-        try:
-            self._template: jinja2.Template | None = self._jinja.from_string(self.chat_template)
-        except TemplateError as exc:
-            self._template = None
-            self.chat_template_error = str(exc)
-            log.warning("%s: chat template does not compile (%s); chat is disabled", self.model_path.name, exc)
-        kinds = {"completions", "embeddings"} | ({"chat"} if self._template is not None else set())
+        source = metadata.get("tokenizer.chat_template") if chat_template is None else chat_template
+        self.chat_template = ChatTemplate(source, self.model_path.name)
+        kinds = {"completions", "embeddings"} | ({"chat"} if self.chat_template.usable else set())
         self.capabilities: frozenset[str] = frozenset(kinds)
 
     # ------------------------------------------------------------------ lifecycle
@@ -245,15 +227,7 @@ class LlamaCppEngine:
     # ------------------------------------------------------------------ prompts
     def render_chat(self, messages: list[dict]) -> str:
         """Render messages with the model's chat template (or the plain fallback)."""
-        clean = validate_messages(messages)
-        if self._template is None:
-            raise UnsupportedRequest(f"this model's chat template cannot be used: {self.chat_template_error}")
-        try:
-            return self._template.render(
-                messages=clean, add_generation_prompt=True, bos_token=self.bos_token, eos_token=self.eos_token
-            )
-        except TemplateError as exc:  # template-level refusals (raise_exception) are input errors
-            raise ValueError(f"chat template error: {exc}") from exc
+        return self.chat_template.render(messages, self.bos_token, self.eos_token)
 
     def _encode_prompt(self, prompt: str) -> list[int]:
         return self.tokenize(prompt, add_special=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import tokenizers
 
+from node_agent.engines.common import UnsupportedRequest, validate_messages
 from node_agent.engines.ctranslate2_engine import (
     Completion,
     CTranslate2Engine,
     GenerationParams,
-    validate_messages,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "tiny-model"
@@ -81,7 +81,7 @@ def test_stream_unicode_never_splits_characters(engine):
 def test_render_chat_matches_expected_prompt(engine):
     case = CASE["chat_capital"]
     assert engine.render_chat(case["messages"]) == case["prompt"]
-    assert engine.has_chat_template
+    assert engine.chat_template.from_model
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -245,7 +245,7 @@ def _copy_model(tmp_path: Path, edit) -> Path:
 def test_fallback_template_without_chat_template(tmp_path):
     model_dir = _copy_model(tmp_path, lambda c: c.pop("chat_template"))
     with CTranslate2Engine(model_dir) as eng:
-        assert not eng.has_chat_template
+        assert not eng.chat_template.from_model
         messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
         assert eng.render_chat(messages) == "system: Be brief.\nuser: Hi\nassistant:"
         result = eng.chat(messages, GenerationParams(temperature=0, max_tokens=5))
@@ -275,6 +275,15 @@ def test_template_is_sandboxed(tmp_path, template):
     with CTranslate2Engine(model_dir) as eng:
         with pytest.raises(ValueError, match="unsafe"):
             eng.render_chat([{"role": "user", "content": "a"}])
+
+
+def test_broken_template_disables_chat_only(tmp_path):
+    model_dir = _copy_model(tmp_path, lambda c: c.update(chat_template="{% for m in messages %}"))
+    with CTranslate2Engine(model_dir) as eng:
+        assert eng.capabilities == {"completions"}
+        with pytest.raises(UnsupportedRequest, match="chat template"):
+            eng.chat([{"role": "user", "content": "a"}], GREEDY)
+        assert eng.complete("one two three", GREEDY).text == CASE["count"]["expected_text"]
 
 
 def test_close_is_idempotent_and_blocks_use(tmp_path):

@@ -347,7 +347,7 @@ def test_unloadable_file_is_a_runtime_error(tmp_path):
 # ---------------------------------------------------------------- chat templates
 def test_fallback_template_without_chat_template():
     with LlamaCppEngine(GGUF, n_threads=1, chat_template="") as eng:
-        assert not eng.has_chat_template
+        assert not eng.chat_template.from_model
         messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
         rendered = eng.render_chat(messages)
         assert rendered == "system: Be brief.\nuser: Hi\nassistant:"
