@@ -1,8 +1,13 @@
 """Flask extension objects, created unbound and attached in `create_app`."""
 
+import sqlite3
+from typing import Any
+
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -13,3 +18,23 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_settings(dbapi_connection: Any, _connection_record: Any) -> None:
+    """The embedded SQLite database is shared by every gunicorn worker (and the node poller).
+
+    WAL lets readers go on while another process writes, so a worker never waits on the poller's
+    transaction; that matters under gevent, where a waiting database call stops the worker's every
+    request. busy_timeout bounds the rare writer-writer wait. synchronous=NORMAL is durable in WAL
+    mode except for the last transactions before a power cut (never a corrupt database).
+    """
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
