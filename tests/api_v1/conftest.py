@@ -4,9 +4,8 @@ through gunicorn, client disconnects)."""
 
 from __future__ import annotations
 
-import importlib.util
-import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from flask import Flask
 
 from app import create_app
 from app.services import nodes, registry
+from tests.cluster import wait_for
 from tests.conftest import make_api_key, router_config
 from tests.hub_imitation import HubImitation
 from tests.node_imitation import NodeImitation
@@ -92,8 +92,7 @@ def api_client(make_app) -> Callable[..., tuple[Flask, object]]:
 
 @dataclass
 class LiveFleet:
-    """A router under gunicorn with one node imitation registered (through the API) and the model ready.
-    One request at a time per node and no queue: a slot the router failed to give back shows as a 429."""
+    """A router under gunicorn with one node imitation registered (through the API) and the model ready."""
 
     router: RouterProcess
     node: NodeImitation
@@ -108,26 +107,21 @@ class LiveFleet:
         return int(self.router.url.rsplit(":", 1)[1])
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+WORKER_CLASSES = ["gevent", "gthread"]  # gevent: the default (gunicorn.conf.py); gthread: the alternative
+
+# One request at a time per node and no queue: a slot the router failed to give back shows as a 429.
+ONE_SLOT_NO_QUEUE = {"LLM_ROUTER_NODE_MAX_CONCURRENCY": "1", "LLM_ROUTER_QUEUE_SIZE": "0"}
 
 
-# Every worker class the router can run with here: gevent only where it is installed.
-WORKER_CLASSES = ["gthread"] + (["gevent"] if importlib.util.find_spec("gevent") else [])
-
-
-@pytest.fixture(scope="module", params=WORKER_CLASSES)
-def live_fleet(request, tmp_path_factory: pytest.TempPathFactory, hub: HubImitation) -> Iterator[LiveFleet]:
-    workdir = tmp_path_factory.mktemp("live-fleet")
+@contextmanager
+def start_live_fleet(workdir: Path, hub: HubImitation, worker_class: str,
+                     settings: dict[str, str]) -> Iterator[LiveFleet]:
+    """A router process (one gunicorn worker of `worker_class`) with one node imitation registered
+    through the API and the model ready; `settings` are more LLM_ROUTER_* variables."""
     router = start_router(workdir, hub.url, {
-        "LLM_ROUTER_WORKER_CLASS": request.param, "LLM_ROUTER_WORKERS": "1", "LLM_ROUTER_THREADS": "16",
+        "LLM_ROUTER_WORKER_CLASS": worker_class, "LLM_ROUTER_WORKERS": "1", "LLM_ROUTER_THREADS": "16",
         "LLM_ROUTER_NODE_POLL_SECONDS": "0.5", "LLM_ROUTER_NODE_READ_TIMEOUT_SECONDS": "1",
-        "LLM_ROUTER_ROUTING_CACHE_SECONDS": "0", "LLM_ROUTER_NODE_MAX_CONCURRENCY": "1", "LLM_ROUTER_QUEUE_SIZE": "0"})
+        "LLM_ROUTER_ROUTING_CACHE_SECONDS": "0", **settings})
     node = NodeImitation((MODEL,), name="live-node").start()
     try:
         admin = router.auth_headers
@@ -140,11 +134,17 @@ def live_fleet(request, tmp_path_factory: pytest.TempPathFactory, hub: HubImitat
                              timeout=10).status_code == 201
         listed = lambda: [m["id"] for m in requests.get(f"{router.url}/v1/models", timeout=5,  # noqa: E731
                                                         headers={"Authorization": f"Bearer {keys['api']}"}).json()["data"]]
-        _wait_for(lambda: MODEL in listed(), 20, f"{MODEL} to be ready on the router")
+        wait_for(lambda: MODEL in listed(), 20, f"{MODEL} to be ready on the router")
         yield LiveFleet(router, node, keys["api"])
     finally:
         node.stop()
         router.stop()
+
+
+@pytest.fixture(scope="module", params=WORKER_CLASSES)
+def live_fleet(request, tmp_path_factory: pytest.TempPathFactory, hub: HubImitation) -> Iterator[LiveFleet]:
+    with start_live_fleet(tmp_path_factory.mktemp("live-fleet"), hub, request.param, ONE_SLOT_NO_QUEUE) as fleet:
+        yield fleet
 
 
 @pytest.fixture
