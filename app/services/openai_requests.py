@@ -5,7 +5,11 @@ place and a round trip, and a client mistake must never look like a node failure
 trigger failover). Only what the router can know is checked — JSON shape and types, OpenAI's
 fixed value sets; whether a model can do the request, token limits and prompt contents are the
 node's call (its 4xx answer reaches the client unchanged). Fields the router does not know are
-left alone: nodes accept and ignore what their engines cannot use.
+left alone: nodes accept and ignore what their engines cannot use. The exception is what would
+change the *kind* of answer a client gets — tool calls, structured output, log probabilities,
+echo, logit bias: asking for those is refused with a clear 400 (`unsupported_parameter`), never answered with
+plain text as if it had been honoured. Their neutral values (`tools: []`, `tool_choice: "none"`,
+`response_format: {"type": "text"}`, `logprobs: false`, `logit_bias: {}`) pass, since many clients always send them.
 """
 
 from __future__ import annotations
@@ -149,6 +153,33 @@ def _prompt(body: dict[str, Any]) -> None:
                                      param="prompt"), "prompt")
 
 
+def _unsupported(param: str, message: str) -> ApiError:
+    return _bad("unsupported_parameter", message, param)
+
+
+def _features(body: dict[str, Any], kind: Kind) -> None:
+    """Refuse requests for kinds of answer the engines cannot give (see the module docstring)."""
+    for name in ("tools", "functions"):
+        if body.get(name) and body.get("tool_choice", "auto") != "none":
+            raise _unsupported(name, _("Tool calling is not supported: the models are served without tools. Send the "
+                                       "request without '%(param)s'.", param=name))
+    response_format = body.get("response_format")
+    if response_format is not None and response_format != {"type": "text"}:
+        raise _unsupported("response_format", _("Structured output is not supported: 'response_format' may only be "
+                                                "{\"type\": \"text\"}."))
+    if body.get("logit_bias"):
+        raise _unsupported("logit_bias", _("'logit_bias' is not supported."))
+    if body.get("logprobs") or body.get("top_logprobs"):
+        param = "logprobs" if body.get("logprobs") else "top_logprobs"
+        raise _unsupported(param, _("Log probabilities are not supported."))
+    if kind == "completions":
+        if body.get("echo"):
+            raise _unsupported("echo", _("'echo' is not supported."))
+        best_of = body.get("best_of")
+        if best_of is not None and best_of != 1:
+            raise _unsupported("best_of", _("Only best_of = 1 is supported."))
+
+
 def _embedding_input(body: dict[str, Any]) -> None:
     if "input" not in body or body["input"] is None:
         raise _bad("missing_required_parameter", _("'%(param)s' is required.", param="input"), "input")
@@ -175,4 +206,5 @@ def parse(kind: Kind, raw: bytes) -> InferenceRequest:
         _prompt(body)
     stream = _stream(body)
     _sampling(body, kind)
+    _features(body, kind)
     return InferenceRequest(kind, model, stream)

@@ -56,6 +56,27 @@ CASES = [
     ("/v1/embeddings", {"model": MODEL, "input": "a", "encoding_format": "int8"}, "encoding_format",
      "invalid_value"),
     ("/v1/embeddings", {"input": "a"}, "model", "missing_required_parameter"),
+    # Kinds of answer the engines cannot give: refused, never answered as plain text.
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "tools": [{"type": "function", "function": {
+        "name": "get_weather", "parameters": {"type": "object"}}}]}, "tools", "unsupported_parameter"),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "tools": [{"type": "function"}],
+                              "tool_choice": "required"}, "tools", "unsupported_parameter"),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "functions": [{"name": "f"}]}, "functions",
+     "unsupported_parameter"),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "response_format": {"type": "json_object"}},
+     "response_format", "unsupported_parameter"),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}}, "response_format",
+     "unsupported_parameter"),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "logprobs": True}, "logprobs",
+     "unsupported_parameter"),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "top_logprobs": 3}, "top_logprobs",
+     "unsupported_parameter"),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "logit_bias": {"50256": -100}}, "logit_bias",
+     "unsupported_parameter"),
+    ("/v1/completions", {"model": MODEL, "prompt": "x", "logprobs": 2}, "logprobs", "unsupported_parameter"),
+    ("/v1/completions", {"model": MODEL, "prompt": "x", "echo": True}, "echo", "unsupported_parameter"),
+    ("/v1/completions", {"model": MODEL, "prompt": "x", "best_of": 3}, "best_of", "unsupported_parameter"),
 ]
 
 
@@ -82,6 +103,12 @@ def test_malformed_body_is_400_naming_the_field(api_client, imitations, path, bo
                                                            {"role": "assistant", "content": None}],
                               "n": 1, "stream": False, "temperature": 0, "top_p": 1, "top_k": 5, "seed": 3,
                               "stop": "x", "max_completion_tokens": 4, "user": "someone", "logit_bias": {}}),
+    # The neutral values of unsupported features, which many clients always send.
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "tools": [], "response_format": {"type": "text"},
+                              "logprobs": False, "top_logprobs": 0, "parallel_tool_calls": False}),
+    ("/v1/chat/completions", {"model": MODEL, "messages": USER, "tools": [{"type": "function", "function": {
+        "name": "f"}}], "tool_choice": "none"}),
+    ("/v1/completions", {"model": MODEL, "prompt": "x", "echo": False, "best_of": 1, "logprobs": None}),
     ("/v1/completions", {"model": MODEL, "prompt": ["one", "two"], "max_tokens": 3, "stop": ["."]}),
     ("/v1/completions", {"model": MODEL, "prompt": [1, 2, 3]}),
     ("/v1/embeddings", {"model": MODEL, "input": ["a", "b"], "encoding_format": "base64", "dimensions": 8}),
