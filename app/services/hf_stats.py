@@ -50,6 +50,7 @@ class HubStatsCache:
         self._session = requests_cache.CachedSession(
             cache_path, backend="sqlite", expire_after=ttl_seconds, stale_if_error=True,
             allowable_codes=(200,), allowable_methods=("GET",),
+            wal=True,  # every gunicorn worker refreshes through this file: readers must not wait for a writer
         )
 
     def get(self, repo: str) -> HubStats | None:
