@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node_agent.engines.common import Completion, GenerationParams, UnsupportedRequest
+from node_agent.engines.common import Completion, GenerationParams
 from node_agent.engines.ctranslate2_engine import CTranslate2Engine
 from node_agent.engines.llamacpp_engine import LlamaCppEngine
 
@@ -70,28 +70,6 @@ def test_prompt_tokens_are_the_expected_ids(engine, case):
     assert engine.decode(case["expected_ids"]) == case["expected_text"]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_stream_equals_non_streaming(engine, case):
-    stream = engine.stream(stream_input(case), GREEDY)
-    deltas = list(stream)
-    assert "".join(deltas) == case["expected_text"]
-    assert stream.finish_reason == "stop"
-    assert stream.prompt_tokens == len(case["prompt_ids"])
-    assert stream.completion_tokens == len(case["expected_ids"])
-    assert stream.completion == run(engine, case, GREEDY)
-
-
-def test_stream_unicode_never_splits_characters(engine):
-    case = CASE["unicode"]
-    deltas = list(engine.stream(case["prompt"], GREEDY))
-    assert "".join(deltas) == " café, naïve, Köln, 東京 ☕"
-    for delta in deltas:
-        assert "\ufffd" not in delta
-        delta.encode("utf-8")  # no lone surrogates either
-    assert len(deltas) < len(case["expected_ids"])  # multi-token characters arrive whole
-    assert "東" in deltas and "☕" in deltas
-
-
 def test_decoder_marks_incomplete_utf8(engine):
     ids = CASE["unicode"]["expected_ids"]
     # "東" is three byte tokens (ids 168, 257, 115): two of them are an incomplete character.
@@ -100,67 +78,7 @@ def test_decoder_marks_incomplete_utf8(engine):
     assert engine.decode(ids[:cut + 1]).endswith("東")
 
 
-def test_on_finish_callback(engine):
-    seen: list[Completion] = []
-    stream = engine.stream("The quick brown fox", GREEDY, on_finish=seen.append)
-    assert "".join(stream) == CASE["fox"]["expected_text"]
-    assert seen == [stream.completion]
-
-
-# ---------------------------------------------------------------- stop strings and limits
-@pytest.mark.parametrize("streaming", [False, True])
-def test_stop_string_cuts_output(engine, streaming):
-    params = GenerationParams(temperature=0, max_tokens=64, stop=[" six"])
-    if streaming:
-        stream = engine.stream("one two three", params)
-        text = "".join(stream)
-        reason, used = stream.finish_reason, stream.completion_tokens
-    else:
-        result = engine.complete("one two three", params)
-        text, reason, used = result.text, result.finish_reason, result.completion_tokens
-    assert text == " four five"
-    assert reason == "stop"
-    assert used == 6  # "Ġs", "ix" completed the stop string; generation ended there
-
-
-def test_stop_string_partial_prefix_is_never_emitted(engine):
-    # " sev" could start " seventy": held back, then released when the text diverges.
-    params = GenerationParams(temperature=0, max_tokens=64, stop=[" seventy", " nine"])
-    deltas = list(engine.stream("one two three", params))
-    assert "".join(deltas) == " four five six seven eight"
-    assert not any(" nin" in d for d in deltas)
-    assert engine.complete("one two three", params).text == " four five six seven eight"
-
-
-def test_stop_string_earliest_wins_and_inside_token(engine):
-    params = GenerationParams(temperature=0, max_tokens=64, stop=["ive", "ou"])
-    assert engine.complete("one two three", params).text == " f"
-    assert "".join(engine.stream("one two three", params)) == " f"
-
-
-def test_stop_string_in_multibyte_text(engine):
-    params = GenerationParams(temperature=0, max_tokens=64, stop=["京"])
-    expected = " café, naïve, Köln, 東"
-    assert engine.complete("Unicode test:", params).text == expected
-    deltas = list(engine.stream("Unicode test:", params))
-    assert "".join(deltas) == expected and all("\ufffd" not in d for d in deltas)
-
-
-@pytest.mark.parametrize("streaming", [False, True])
-def test_max_tokens_gives_length(engine, streaming):
-    params = GenerationParams(temperature=0, max_tokens=3)
-    if streaming:
-        stream = engine.stream("one two three", params)
-        text = "".join(stream)
-        result = stream.completion
-    else:
-        result = engine.complete("one two three", params)
-        text = result.text
-    assert text == result.text == " four"
-    assert result.finish_reason == "length"
-    assert result.completion_tokens == 3
-
-
+# ---------------------------------------------------------------- context limits
 def test_context_is_clipped_to_the_training_context(engine):
     assert engine.context_length == 256  # asked 4096; the GGUF says llama.context_length = 256
     with pytest.raises(ValueError, match="context"):
@@ -181,28 +99,6 @@ def sample(engine, seed: int | None, streaming: bool, prompt: str = "hello world
     if streaming:
         return "".join(engine.stream(prompt, params))
     return engine.complete(prompt, params).text
-
-
-@pytest.mark.parametrize("streaming", [False, True])
-def test_seed_makes_sampling_reproducible(engine, streaming):
-    first = [sample(engine, seed, streaming) for seed in range(4)]
-    assert [sample(engine, seed, streaming) for seed in range(4)] == first
-    # The model knows nothing about "hello world": its next-token distribution is flat enough
-    # that seeds 0 and 1 already pick different tokens (llama.cpp's seeded RNG is deterministic).
-    assert first[0] != first[1]
-
-
-def test_seeded_stream_equals_seeded_complete(engine):
-    params = GenerationParams(temperature=1.0, top_k=5, top_p=0.9, max_tokens=24, seed=7, stop=["."])
-    result = engine.complete("Say", params)
-    stream = engine.stream("Say", params)
-    assert "".join(stream) == result.text
-    assert stream.completion == result
-
-
-def test_seeded_low_temperature_follows_the_model(engine):
-    params = GenerationParams(temperature=0.01, top_p=0.5, max_tokens=64, seed=1)
-    assert engine.complete("The quick brown fox", params).text == CASE["fox"]["expected_text"]
 
 
 def test_unseeded_requests_get_fresh_randomness(engine):
@@ -296,19 +192,6 @@ def test_embeddings_reject_input_longer_than_context(engine):
 
 
 # ---------------------------------------------------------------- bad requests
-@pytest.mark.parametrize(
-    "messages",
-    [[], "hello", [{"role": "robot", "content": "hi"}], [{"role": "user"}],
-     [{"role": "user", "content": ["a"]}], [{"role": "user", "content": None}], ["user: hi"]],
-)
-def test_invalid_messages(engine, messages):
-    with pytest.raises(ValueError):
-        engine.chat(messages, GREEDY)
-    if not isinstance(messages, str):  # stream() takes a str as a raw prompt
-        with pytest.raises(ValueError):
-            engine.stream(messages, GREEDY)
-
-
 @pytest.mark.parametrize("prompt", [None, 3, ["one"], b"one"])
 def test_invalid_prompt(engine, prompt):
     with pytest.raises(ValueError, match="prompt must be a string"):
@@ -318,15 +201,6 @@ def test_invalid_prompt(engine, prompt):
 def test_lone_surrogate_is_a_value_error(engine):
     with pytest.raises(ValueError, match="Unicode"):
         engine.complete("one \ud800", GREEDY)
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [{"max_tokens": 0}, {"temperature": -1}, {"top_p": 0}, {"top_k": -1}, {"stop": "x"}, {"seed": 1.5}],
-)
-def test_invalid_params(kwargs):
-    with pytest.raises(ValueError):
-        GenerationParams(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{"n_ctx": -1}, {"n_ctx": 1.5}, {"n_threads": 0}])
@@ -345,52 +219,25 @@ def test_unloadable_file_is_a_runtime_error(tmp_path):
 
 
 # ---------------------------------------------------------------- chat templates
-def test_fallback_template_without_chat_template():
-    with LlamaCppEngine(GGUF, n_threads=1, chat_template="") as eng:
-        assert not eng.chat_template.from_model
-        messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
-        rendered = eng.render_chat(messages)
-        assert rendered == "system: Be brief.\nuser: Hi\nassistant:"
-        result = eng.chat(messages, GenerationParams(temperature=0, max_tokens=5))
-        # No BOS in the rendered text, so the tokenizer adds it.
-        expected_ids = eng.tokenize(rendered, add_special=True)
-        assert expected_ids[0] == 1 and expected_ids[1:] == eng.tokenize(rendered, add_special=False)
-        assert result.prompt_tokens == len(expected_ids)
-        assert "".join(eng.stream(messages, GenerationParams(temperature=0, max_tokens=5))) == result.text
-
-
-def test_template_raise_exception_becomes_value_error():
-    template = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('first must be user') }}{% endif %}x"
-    with LlamaCppEngine(GGUF, n_threads=1, chat_template=template) as eng:
-        assert eng.render_chat([{"role": "user", "content": "a"}]) == "x"
-        with pytest.raises(ValueError, match="first must be user"):
-            eng.chat([{"role": "system", "content": "a"}], GREEDY)
-
-
-@pytest.mark.parametrize("template", ["{{ messages.__class__.__mro__ }}", "{{ messages.append(1) }}"])
-def test_template_is_sandboxed(template):
-    with LlamaCppEngine(GGUF, n_threads=1, chat_template=template) as eng:
-        with pytest.raises(ValueError, match="unsafe"):
-            eng.render_chat([{"role": "user", "content": "a"}])
-
-
-def test_broken_template_disables_chat_only():
-    with LlamaCppEngine(GGUF, n_threads=1, chat_template="{% generation %}{{ x }}") as eng:
-        assert eng.capabilities == {"completions", "embeddings"}
-        with pytest.raises(UnsupportedRequest, match="chat template"):
-            eng.chat([{"role": "user", "content": "a"}], GREEDY)
-        assert eng.complete("one two three", GREEDY).text == CASE["count"]["expected_text"]
+def test_fallback_template_prompt_gets_bos_token(engine):
+    # test_engine_contract shows a chat rendered without BOS (the fallback template) is tokenized
+    # as the same raw prompt; here, that llama.cpp's tokenizer adds BOS to it.
+    rendered = "system: Be brief.\nuser: Hi\nassistant:"
+    expected_ids = engine.tokenize(rendered, add_special=True)
+    assert expected_ids[0] == 1 and expected_ids[1:] == engine.tokenize(rendered, add_special=False)
+    result = engine.complete(rendered, GenerationParams(temperature=0, max_tokens=5))
+    assert result.prompt_tokens == len(expected_ids)
 
 
 # ---------------------------------------------------------------- lifecycle
-def test_close_is_idempotent_and_blocks_use():
+def test_close_also_blocks_embeddings():
+    # The rest of close() is in test_engine_contract; `closed` and embed() are llama.cpp's own.
     eng = LlamaCppEngine(GGUF, n_threads=1)
     eng.embed(["one"])
+    assert not eng.closed
     eng.close()
     eng.close()
     assert eng.closed
-    with pytest.raises(RuntimeError, match="closed"):
-        eng.complete("one", GREEDY)
     with pytest.raises(RuntimeError, match="closed"):
         eng.embed(["one"])
 
