@@ -27,3 +27,7 @@ timeout = 120
 graceful_timeout = 10
 accesslog = os.environ.get("LLM_ROUTER_ACCESS_LOG") or None
 loglevel = os.environ.get("LLM_ROUTER_LOG_LEVEL", "info").lower()
+# gunicorn's control socket (for `gunicornc`) defaults to one path per user, which a second router
+# on the same host (or a test run beside a service) would take over; it is off unless a path is given.
+control_socket = os.environ.get("LLM_ROUTER_CONTROL_SOCKET") or "gunicorn.ctl"
+control_socket_disable = not os.environ.get("LLM_ROUTER_CONTROL_SOCKET")
