@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
+from tests import tiny_model
 from tests.cluster import Cluster, start_cluster
 from tests.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes, repo_from_directory
 from tests.router_process import (  # noqa: F401
@@ -151,8 +152,7 @@ TINY_CHAT_REPO = "acme/tiny-llama-ct2"
 
 @pytest.fixture(scope="module")
 def inference_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InferenceRouter]:
-    data = Path(__file__).resolve().parent / "data" / "tiny-model" / "ct2"
-    imitation = HubImitation([repo_from_directory(TINY_CHAT_REPO, data)]).start()
+    imitation = HubImitation([repo_from_directory(TINY_CHAT_REPO, tiny_model.CT2_DIR)]).start()
     cluster = start_cluster(tmp_path_factory.mktemp("inference-router"), imitation)
     try:
         cluster.start_node("local")

@@ -17,11 +17,7 @@ import ctranslate2
 import jinja2
 import pytest
 
-DATA = Path(__file__).resolve().parent / "data" / "tiny-model"
-CT2_DIR = DATA / "ct2"
-GGUF_PATH = DATA / "gguf" / "tiny-llama-f16.gguf"
-EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
-CASES = EXPECTED["cases"]
+from tests.tiny_model import CASES, CT2_DIR, DATA, EXPECTED, GGUF
 
 try:
     import tokenizers
@@ -194,7 +190,7 @@ def test_expected_texts():
 
 
 def test_gguf_file():
-    version, meta, tensor_names = read_gguf(GGUF_PATH)
+    version, meta, tensor_names = read_gguf(GGUF)
     assert version == 3
     assert meta["general.architecture"] == "llama"
     assert meta["llama.block_count"] == 2

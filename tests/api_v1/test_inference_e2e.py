@@ -19,6 +19,7 @@ from node_agent.engines.ct2_encoder_engine import CTranslate2EncoderEngine
 from node_agent.engines.ctranslate2_engine import CTranslate2Engine
 from node_agent.engines.llamacpp_engine import LlamaCppEngine
 from tests.cluster import Cluster, start_cluster
+from tests import tiny_model
 from tests.hub_imitation import HubImitation, repo_from_directory
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -30,8 +31,8 @@ CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 def hub_repos():
-    return [repo_from_directory(CT2_REPO, DATA / "tiny-model" / "ct2"),
-            repo_from_directory(GGUF_REPO, DATA / "tiny-model" / "gguf"),
+    return [repo_from_directory(CT2_REPO, tiny_model.CT2_DIR),
+            repo_from_directory(GGUF_REPO, tiny_model.GGUF_DIR),
             repo_from_directory(ENCODER_REPO, DATA / "tiny-encoder" / "ct2")]
 
 
@@ -62,8 +63,8 @@ def client(cluster: Cluster) -> openai.OpenAI:
 @pytest.fixture(scope="module")
 def engines() -> Iterator[dict[str, object]]:
     """The same models in this process: what the router's answers must equal."""
-    loaded = {CT2_ID: CTranslate2Engine(DATA / "tiny-model" / "ct2", intra_threads=1),
-              GGUF_ID: LlamaCppEngine(DATA / "tiny-model" / "gguf" / "tiny-llama-f16.gguf", n_threads=1),
+    loaded = {CT2_ID: CTranslate2Engine(tiny_model.CT2_DIR, intra_threads=1),
+              GGUF_ID: LlamaCppEngine(tiny_model.GGUF, n_threads=1),
               ENCODER_ID: CTranslate2EncoderEngine(DATA / "tiny-encoder" / "ct2", intra_threads=1)}
     yield loaded
     for engine in loaded.values():

@@ -28,13 +28,9 @@ from node_agent.engines.ctranslate2_engine import (
     GenerationParams,
     UnsupportedRequest,
 )
+from tests.tiny_model import CASE, CASES, CT2_DIR, GREEDY
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "tiny-model"
-CT2_DIR = DATA / "ct2"
-CASES = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))["cases"]
-CASE = {c["name"]: c for c in CASES}
-GREEDY = GenerationParams(temperature=0, max_tokens=64)
 LONG_WINDOW_MS = 10_000  # a batch then starts exactly when it is full (see module docstring)
 
 

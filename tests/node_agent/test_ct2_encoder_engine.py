@@ -22,10 +22,10 @@ from node_agent.engines.ct2_encoder_engine import (
     is_encoder_model,
     read_model_header,
 )
+from tests.tiny_model import CT2_DIR
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ENC_DIR = DATA / "tiny-encoder" / "ct2"
-GEN_DIR = DATA / "tiny-model" / "ct2"
 EXPECTED = json.loads((DATA / "tiny-encoder" / "expected.json").read_text(encoding="utf-8"))
 CASES = EXPECTED["cases"]
 CASE = {c["name"]: c for c in CASES}
@@ -243,9 +243,9 @@ def test_module_path_outside_model_dir_is_refused(model_copy):
 # --------------------------------------------------------------------------- model kind
 def test_is_encoder_model():
     assert is_encoder_model(ENC_DIR) is True
-    assert is_encoder_model(GEN_DIR) is False
+    assert is_encoder_model(CT2_DIR) is False
     assert read_model_header(ENC_DIR).spec == EXPECTED["ct2_spec"] == "TransformerEncoderSpec"
-    assert read_model_header(GEN_DIR).spec == "TransformerDecoderSpec"
+    assert read_model_header(CT2_DIR).spec == "TransformerDecoderSpec"
     assert read_model_header(ENC_DIR).shapes["encoder/position_encodings/encodings"] == (64, 32)
 
 
@@ -259,7 +259,7 @@ def test_is_encoder_model_on_bad_directories(tmp_path):
 
 def test_generator_model_is_refused():
     with pytest.raises(ValueError, match="not an encoder"):
-        CTranslate2EncoderEngine(GEN_DIR, intra_threads=1)
+        CTranslate2EncoderEngine(CT2_DIR, intra_threads=1)
 
 
 # --------------------------------------------------------------------------- bad requests

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import tokenizers
 
-from node_agent.engines.ctranslate2_engine import (
-    Completion,
-    CTranslate2Engine,
-    GenerationParams,
-)
-
-DATA = Path(__file__).resolve().parent.parent / "data" / "tiny-model"
-CT2_DIR = DATA / "ct2"
-EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
-CASES = EXPECTED["cases"]
-CASE = {c["name"]: c for c in CASES}
-GREEDY = GenerationParams(temperature=0, max_tokens=64)
+from node_agent.engines.ctranslate2_engine import CTranslate2Engine, GenerationParams
+from tests.tiny_model import CASE, CASES, CT2_DIR, GREEDY, run
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +18,6 @@ def engine():
 @pytest.fixture(scope="module")
 def tokenizer():
     return tokenizers.Tokenizer.from_file(str(CT2_DIR / "tokenizer.json"))
-
-
-def run(engine: CTranslate2Engine, case: dict, params: GenerationParams) -> Completion:
-    if case["kind"] == "chat":
-        return engine.chat(case["messages"], params)
-    return engine.complete(case["prompt"], params)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

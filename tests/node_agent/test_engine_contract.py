@@ -18,12 +18,8 @@ import pytest
 from node_agent.engines.common import Completion, GenerationParams, UnsupportedRequest, validate_messages
 from node_agent.engines.ctranslate2_engine import CTranslate2Engine
 from node_agent.engines.llamacpp_engine import LlamaCppEngine
+from tests.tiny_model import CASE, CASES, CT2_DIR, GGUF, GREEDY, case_input, run
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
-GGUF = DATA / "gguf" / "tiny-llama-f16.gguf"
-CASES = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))["cases"]
-CASE = {c["name"]: c for c in CASES}
-GREEDY = GenerationParams(temperature=0, max_tokens=64)
 ENGINE_KINDS = ["ctranslate2", "llama_cpp"]
 
 Engine = CTranslate2Engine | LlamaCppEngine
@@ -33,7 +29,7 @@ EngineWithTemplate = Callable[[str | None], Engine]
 def open_engine(kind: str) -> Engine:
     """A fresh engine of `kind` on the tiny model with the model's own chat template."""
     if kind == "ctranslate2":
-        return CTranslate2Engine(DATA / "ct2", intra_threads=1)
+        return CTranslate2Engine(CT2_DIR, intra_threads=1)
     return LlamaCppEngine(GGUF, n_threads=1)
 
 
@@ -64,7 +60,7 @@ def engine_with_template(engine_kind: str, tmp_path: Path) -> Iterator[EngineWit
     def make(template: str | None) -> Engine:
         if engine_kind == "ctranslate2":
             model_dir = tmp_path / f"ct2-{len(made)}"
-            shutil.copytree(DATA / "ct2", model_dir)
+            shutil.copytree(CT2_DIR, model_dir)
             config_path = model_dir / "tokenizer_config.json"
             config = json.loads(config_path.read_text(encoding="utf-8"))
             config.pop("chat_template")
@@ -81,17 +77,10 @@ def engine_with_template(engine_kind: str, tmp_path: Path) -> Iterator[EngineWit
         eng.close()
 
 
-def run(engine: Engine, case: dict, params: GenerationParams) -> Completion:
-    """A non-streaming request for one expected.json case (chat or raw completion)."""
-    if case["kind"] == "chat":
-        return engine.chat(case["messages"], params)
-    return engine.complete(case["prompt"], params)
-
-
 # ---------------------------------------------------------------- streaming and usage
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_stream_equals_non_streaming(engine: Engine, case: dict) -> None:
-    stream = engine.stream(case["messages"] if case["kind"] == "chat" else case["prompt"], GREEDY)
+    stream = engine.stream(case_input(case), GREEDY)
     deltas = list(stream)
     assert "".join(deltas) == case["expected_text"]
     assert all("\ufffd" not in d for d in deltas)

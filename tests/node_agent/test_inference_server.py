@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +15,8 @@ from node_agent.server import NodeServer, make_server
 from node_agent.store import ModelStore
 from tests.cluster import wait_for
 from tests.model_files import install_model
+from tests.tiny_model import CASE, CT2_DIR, GGUF_DIR
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-EXPECTED = {case["name"]: case for case in json.loads((DATA / "tiny-model" / "expected.json").read_text())["cases"]}
 TOKEN = "node-token-for-tests"
 CT2_MODEL = "acme/tiny-ct2"
 GGUF_MODEL = "acme/tiny-gguf:f16"
@@ -29,8 +27,8 @@ CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeServer, EngineManager]]:
     store = ModelStore(tmp_path_factory.mktemp("models"))
-    install_model(store, CT2_MODEL, DATA / "tiny-model" / "ct2")
-    install_model(store, GGUF_MODEL, DATA / "tiny-model" / "gguf")
+    install_model(store, CT2_MODEL, CT2_DIR)
+    install_model(store, GGUF_MODEL, GGUF_DIR)
     engines = EngineManager(store, lambda model_id: store.read_manifest(model_id) is not None,
                             ("ctranslate2", "llama_cpp"), threads=1)
     server = make_server("127.0.0.1", 0, lambda: TOKEN, lambda: {"active_requests": engines.active_requests},
@@ -79,7 +77,7 @@ def test_chat_completion(url: str, model: str) -> None:
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "The capital of France is Paris."}
     assert body["choices"][0]["finish_reason"] == "stop"
     usage = body["usage"]
-    assert usage["prompt_tokens"] == len(EXPECTED["chat_capital"]["prompt_tokens"])
+    assert usage["prompt_tokens"] == len(CASE["chat_capital"]["prompt_tokens"])
     assert usage["completion_tokens"] > 0
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
@@ -90,8 +88,8 @@ def test_text_completion(url: str, model: str) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["object"] == "text_completion"
-    assert body["choices"][0]["text"] == EXPECTED["count"]["expected_text"]
-    assert body["usage"]["prompt_tokens"] == len(EXPECTED["count"]["prompt_tokens"])
+    assert body["choices"][0]["text"] == CASE["count"]["expected_text"]
+    assert body["usage"]["prompt_tokens"] == len(CASE["count"]["prompt_tokens"])
 
 
 @pytest.mark.parametrize("model", ENGINE_MODELS)
@@ -120,7 +118,7 @@ def test_streamed_completion_without_usage_keeps_unicode_whole(url: str, model: 
     assert chunks[-1] == "[DONE]"
     assert all(chunk["choices"] for chunk in chunks[:-1])  # no usage chunk unless asked
     pieces = [chunk["choices"][0]["text"] for chunk in chunks[:-1]]
-    assert "".join(pieces) == EXPECTED["unicode"]["expected_text"]
+    assert "".join(pieces) == CASE["unicode"]["expected_text"]
     assert not any("\ufffd" in piece for piece in pieces)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -12,17 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node_agent.engines.common import Completion, GenerationParams
+from node_agent.engines.common import GenerationParams
 from node_agent.engines.ctranslate2_engine import CTranslate2Engine
 from node_agent.engines.llamacpp_engine import LlamaCppEngine
+from tests.tiny_model import CASE, CASES, CT2_DIR, GGUF, GREEDY, case_input, run
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "tests" / "data" / "tiny-model"
-GGUF = DATA / "gguf" / "tiny-llama-f16.gguf"
-EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
-CASES = EXPECTED["cases"]
-CASE = {c["name"]: c for c in CASES}
-GREEDY = GenerationParams(temperature=0, max_tokens=64)
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +27,8 @@ def engine():
 
 @pytest.fixture(scope="module")
 def ct2_engine():
-    with CTranslate2Engine(DATA / "ct2", intra_threads=1) as eng:
+    with CTranslate2Engine(CT2_DIR, intra_threads=1) as eng:
         yield eng
-
-
-def run(engine, case: dict, params: GenerationParams) -> Completion:
-    if case["kind"] == "chat":
-        return engine.chat(case["messages"], params)
-    return engine.complete(case["prompt"], params)
-
-
-def stream_input(case: dict):
-    return case["messages"] if case["kind"] == "chat" else case["prompt"]
 
 
 # ---------------------------------------------------------------- greedy output, usage, streaming
@@ -131,7 +115,7 @@ def test_concurrent_requests_are_served_correctly(engine):
         for round_ in range(3):
             case = CASES[(index + round_) % len(CASES)]
             if (index + round_) % 2:
-                text = "".join(engine.stream(stream_input(case), GREEDY))
+                text = "".join(engine.stream(case_input(case), GREEDY))
             else:
                 text = run(engine, case, GREEDY).text
             if text != case["expected_text"]:
