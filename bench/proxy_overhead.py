@@ -28,6 +28,7 @@ processes used per request, to tell the router's work from queueing for the 2 sh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -38,8 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
@@ -417,6 +420,26 @@ def main() -> int:
     return 0 if ok else 1
 
 
+Result = TypeVar("Result", JsonResult, StreamResult)
+
+
+def alternate(rounds: int, phases: tuple[tuple[str, int, bytes], ...], meter: CpuMeter,
+              measure: Callable[[int, bytes], Result], describe: Callable[[str, Result], str]) -> dict[str, Result]:
+    """Measure each (name, port, request) phase in turn, `rounds` times, summing each name's results
+    (alternating keeps slow drifts of the machine from favouring one path); the router's phases run
+    under the CPU meter."""
+    totals: dict[str, Result] = {}
+    for _round in range(rounds):
+        for name, port, request in phases:
+            with meter if name == "router" else contextlib.nullcontext():
+                one = measure(port, request)
+            print(describe(name, one), flush=True)
+            previous = totals.get(name)
+            totals[name] = one if previous is None else type(one)(
+                **{f.name: getattr(previous, f.name) + getattr(one, f.name) for f in fields(one)})
+    return totals
+
+
 def bench_json(args: argparse.Namespace, router, router_port: int, key: str, upstream: Upstream,
                upstream_pids: list[int]) -> bool:
     body = {"model": JSON_MODEL, "messages": [{"role": "user", "content": "Say something."}], "max_tokens": 16}
@@ -424,25 +447,13 @@ def bench_json(args: argparse.Namespace, router, router_port: int, key: str, ups
     direct_request = http_request(path, upstream.port, upstream.token, body)
     router_request = http_request(path, router_port, key, body)
     run_json(router_port, router_request, args.clients, 1.0, 0.5)  # warm the router's connections and caches
-    results: dict[str, JsonResult] = {"direct": JsonResult(), "router": JsonResult()}
     meter = CpuMeter(router.process.pid, upstream_pids)
-    for _round in range(args.rounds):
-        for name, port, request in (("direct", upstream.port, direct_request),
-                                    ("router", router_port, router_request)):
-            if name == "router":
-                with meter:
-                    one = run_json(port, request, args.clients, args.duration, 0.5)
-            else:
-                one = run_json(port, request, args.clients, args.duration, 0.5)
-            merged = results[name]
-            merged.latencies += one.latencies
-            merged.answered += one.answered
-            merged.overheads += one.overheads
-            merged.errors += one.errors
-            merged.elapsed += one.elapsed
-            print(f"  json {name:6}: {len(one.latencies) / one.elapsed:7.0f} req/s  p50 "
-                  f"{percentile(one.latencies, 0.5) * 1000:6.2f} ms  p99 {percentile(one.latencies, 0.99) * 1000:6.2f} ms"
-                  f"  errors {one.errors}", flush=True)
+    phases = (("direct", upstream.port, direct_request), ("router", router_port, router_request))
+    results = alternate(args.rounds, phases, meter, lambda port, request: run_json(
+        port, request, args.clients, args.duration, 0.5), lambda name, one: (
+        f"  json {name:6}: {len(one.latencies) / one.elapsed:7.0f} req/s  p50 "
+        f"{percentile(one.latencies, 0.5) * 1000:6.2f} ms  p99 {percentile(one.latencies, 0.99) * 1000:6.2f} ms"
+        f"  errors {one.errors}"))
     direct, routed = results["direct"], results["router"]
     d50, d99 = percentile(direct.latencies, 0.5) * 1000, percentile(direct.latencies, 0.99) * 1000
     r50, r99 = percentile(routed.latencies, 0.5) * 1000, percentile(routed.latencies, 0.99) * 1000
@@ -473,26 +484,13 @@ def bench_streams(args: argparse.Namespace, router, router_port: int, key: str, 
     direct_request = http_request(path, upstream.port, upstream.token, body)
     router_request = http_request(path, router_port, key, body)
     warmup = args.tokens * args.interval + 1.0  # every client is streaming when measuring starts
-    results: dict[str, StreamResult] = {"direct": StreamResult(), "router": StreamResult()}
     meter = CpuMeter(router.process.pid, upstream_pids)
-    for _round in range(args.rounds):
-        for name, port, request in (("direct", upstream.port, direct_request),
-                                    ("router", router_port, router_request)):
-            if name == "router":
-                with meter:
-                    one = run_streams(port, request, args.streams, args.duration, warmup)
-            else:
-                one = run_streams(port, request, args.streams, args.duration, warmup)
-            merged = results[name]
-            merged.tokens += one.tokens
-            merged.all_tokens += one.all_tokens
-            merged.ttft += one.ttft
-            merged.streams += one.streams
-            merged.errors += one.errors
-            merged.elapsed += one.elapsed
-            print(f"  stream {name:6}: {one.tokens / one.elapsed:8.0f} tokens/s  {one.streams} streams  TTFT p50 "
-                  f"{percentile(one.ttft, 0.5) * 1000:6.2f} ms  p99 {percentile(one.ttft, 0.99) * 1000:6.2f} ms  "
-                  f"errors {one.errors}", flush=True)
+    phases = (("direct", upstream.port, direct_request), ("router", router_port, router_request))
+    results = alternate(args.rounds, phases, meter, lambda port, request: run_streams(
+        port, request, args.streams, args.duration, warmup), lambda name, one: (
+        f"  stream {name:6}: {one.tokens / one.elapsed:8.0f} tokens/s  {one.streams} streams  TTFT p50 "
+        f"{percentile(one.ttft, 0.5) * 1000:6.2f} ms  p99 {percentile(one.ttft, 0.99) * 1000:6.2f} ms  "
+        f"errors {one.errors}"))
     direct, routed = results["direct"], results["router"]
     ideal = args.streams / args.interval
     d_rate, r_rate = direct.tokens / direct.elapsed, routed.tokens / routed.elapsed
