@@ -260,22 +260,18 @@
 
   // --- Conversations: the list ---------------------------------------------------------------
 
+  function svgElement(name, attributes) {
+    const element = document.createElementNS("http://www.w3.org/2000/svg", name);
+    Object.keys(attributes).forEach(function (key) { element.setAttribute(key, attributes[key]); });
+    return element;
+  }
+
   function trashIcon() {
-    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("class", "icon");
-    svg.setAttribute("viewBox", "0 0 20 20");
-    svg.setAttribute("width", "16");
-    svg.setAttribute("height", "16");
-    svg.setAttribute("aria-hidden", "true");
-    svg.setAttribute("focusable", "false");
-    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-    path.setAttribute("d", "M4 6h12M8 6V4h4v2m-6 0 1 10h6l1-10");
-    path.setAttribute("fill", "none");
-    path.setAttribute("stroke", "currentColor");
-    path.setAttribute("stroke-width", "1.7");
-    path.setAttribute("stroke-linecap", "round");
-    path.setAttribute("stroke-linejoin", "round");
-    svg.appendChild(path);
+    const svg = svgElement("svg", {"class": "icon", "viewBox": "0 0 20 20", "width": "16", "height": "16",
+                                   "aria-hidden": "true", "focusable": "false"});
+    svg.appendChild(svgElement("path", {"d": "M4 6h12M8 6V4h4v2m-6 0 1 10h6l1-10", "fill": "none",
+                                        "stroke": "currentColor", "stroke-width": "1.7",
+                                        "stroke-linecap": "round", "stroke-linejoin": "round"}));
     return svg;
   }
 
