@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import requests
 import requests_cache
+from filelock import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,15 @@ class HubStatsCache:
         self._token = token
         self._stats: dict[str, HubStats] = {}
         self._refresh_lock = threading.Lock()
-        self._session = requests_cache.CachedSession(
-            cache_path, backend="sqlite", expire_after=ttl_seconds, stale_if_error=True,
-            allowable_codes=(200,), allowable_methods=("GET",),
-            wal=True,  # every gunicorn worker refreshes through this file: readers must not wait for a writer
-        )
+        # Every gunicorn worker opens this file as it boots. Creating it and switching it to WAL take
+        # an exclusive lock that SQLite refuses at once ('database is locked') rather than wait for,
+        # so the workers take turns.
+        with FileLock(f"{cache_path}.open.lock"):
+            self._session = requests_cache.CachedSession(
+                cache_path, backend="sqlite", expire_after=ttl_seconds, stale_if_error=True,
+                allowable_codes=(200,), allowable_methods=("GET",),
+                wal=True,  # every worker refreshes through this file: readers must not wait for a writer
+            )
 
     def get(self, repo: str) -> HubStats | None:
         return self._stats.get(repo)
