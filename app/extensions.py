@@ -33,8 +33,8 @@ def _sqlite_settings(dbapi_connection: Any, _connection_record: Any) -> None:
         return
     cursor = dbapi_connection.cursor()
     try:
+        cursor.execute("PRAGMA busy_timeout=5000")  # first, so that the switch below may wait its turn
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
