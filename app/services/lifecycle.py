@@ -49,7 +49,10 @@ def summarize(registered: bool, states: list[NodeModelState]) -> ModelSummary:
     if fetching:
         done = sum(s.downloaded_bytes for s in fetching)
         total = sum(s.total_bytes for s in fetching)
-        progress = {"downloaded_bytes": done, "total_bytes": total, "percent": percent(done, total)}
+        # Summed over the nodes fetching it: `nodes` says how many, so that a 4 GiB model on two nodes
+        # does not read as an 8 GiB download.
+        progress = {"downloaded_bytes": done, "total_bytes": total, "percent": percent(done, total),
+                    "nodes": len(fetching)}
     if not registered:
         return ModelSummary(None, status, progress)
     if ready_online:

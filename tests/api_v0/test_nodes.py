@@ -157,7 +157,7 @@ def test_polling_derives_lifecycle_and_marks_offline_after_three_failures(app, c
     assert fake_node.tokens[-1] == f"Bearer {registration['token']}"
     record = model()
     assert (record["lifecycle_status"], record["status"]) == ("pending", "downloading")
-    assert record["download_progress"] == {"downloaded_bytes": 2500, "total_bytes": 5000, "percent": 50.0}
+    assert record["download_progress"] == {"downloaded_bytes": 2500, "total_bytes": 5000, "percent": 50.0, "nodes": 1}
     assert record["nodes"][0]["node_name"] == "gpu-box"
     assert client.get("/v1/models").get_json()["data"] == []
 

@@ -194,7 +194,7 @@ def test_downloading_model_shows_progress_on_its_card_and_per_node(app, client):
     phi = card(render_hub(app, states), "phi-4")
     assert "Status: Downloading" in text(phi)
     assert '<progress max="4294967296" value="536870912"' in phi
-    assert "512.0 MiB of 4.0 GiB (12.5%)" in text(phi)
+    assert "512.0 MiB of 4.0 GiB on 2 nodes (12.5%)" in text(phi)  # summed over both nodes, and says so
     local = row(render_local(app, states), "phi-4")
     assert "gpu-box Downloading" in text(local)
     assert "512.0 MiB of 2.0 GiB (25.0%)" in text(local)

@@ -19,7 +19,7 @@ def test_downloading_is_pending_with_summed_progress():
     summary = summarize(True, [state("a", "downloading", done=25, total=100), state("b", "pending", total=100)])
     assert summary.lifecycle_status == "pending"
     assert summary.status == "downloading"
-    assert summary.download_progress == {"downloaded_bytes": 25, "total_bytes": 200, "percent": 12.5}
+    assert summary.download_progress == {"downloaded_bytes": 25, "total_bytes": 200, "percent": 12.5, "nodes": 2}
 
 
 def test_ready_needs_an_online_node():
