@@ -7,4 +7,4 @@ from .formatting import register_filters
 bp = Blueprint("dashboard", __name__)
 bp.record_once(lambda state: register_filters(state.app))
 
-from . import admin_views, playground, views  # noqa: E402,F401
+from . import admin_views, nodes_page, playground, views  # noqa: E402,F401

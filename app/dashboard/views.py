@@ -84,7 +84,7 @@ def set_language(code: str):
     return response
 
 
-def _fragment(template: str, **context):
+def fragment(template: str, **context):
     """Just a partial's HTML, for the page's JavaScript to swap in; never cached."""
     response = current_app.make_response(render_template(template, **context))
     response.headers["Cache-Control"] = "no-store"
@@ -103,7 +103,7 @@ def models_hub():
 @access(Access.VIEW)
 def models_hub_fragment():
     query = request.args.get("q", "")
-    return _fragment("dashboard/_hub_list.html", entries=registry.hub_entries(query), query=query)
+    return fragment("dashboard/_hub_list.html", entries=registry.hub_entries(query), query=query)
 
 
 @bp.get("/models/local")
@@ -115,4 +115,4 @@ def models_local():
 @bp.get("/models/_local")
 @access(Access.VIEW)
 def models_local_fragment():
-    return _fragment("dashboard/_local_list.html", records=registry.model_records())
+    return fragment("dashboard/_local_list.html", records=registry.model_records())

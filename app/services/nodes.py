@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import requests
 from flask import Flask, current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from ..errors import ApiError
 from ..extensions import db
@@ -120,6 +120,16 @@ def node_record(node: Node) -> dict[str, Any]:
             "version": node.version, "online": node.online, "failed_polls": node.failed_polls,
             "last_error": node.last_error, "metrics": node.metrics, "active_requests": node.active_requests,
             "registered_at": iso_utc(node.registered_at), "last_seen_at": iso_utc(node.last_seen_at)}
+
+
+def model_counts() -> dict[str, dict[str, int]]:
+    """How many models each node reported in each state: {node_id: {"ready": 2, "error": 1}}."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = db.session.execute(select(NodeModel.node_id, NodeModel.state, func.count())
+                              .group_by(NodeModel.node_id, NodeModel.state))
+    for node_id, state, count in rows:
+        counts.setdefault(node_id, {})[state] = count
+    return counts
 
 
 def delete_node(node: Node) -> None:

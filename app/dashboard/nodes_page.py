@@ -1,0 +1,49 @@
+"""The Nodes page: every registered node agent with its state, hardware, latest metrics and models.
+
+Read from what the router already stores (registrations and the latest poll); the page's script
+refreshes the table every poll interval and says when a node goes offline or comes back. Admins
+may remove a node: a dead machine leaves the list, and a live agent simply registers again.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from ..auth import Access, access
+from ..errors import ApiError
+from ..services import nodes
+from . import bp
+from .views import fragment
+
+
+def _context() -> dict:
+    return {"nodes": nodes.all_nodes(), "model_counts": nodes.model_counts()}
+
+
+@bp.get("/nodes")
+@access(Access.VIEW)
+def nodes_page():
+    return render_template("dashboard/nodes.html", active_nav="nodes", offline_after=nodes.OFFLINE_AFTER_FAILED_POLLS,
+                           node_poll_seconds=current_app.config["NODE_POLL_SECONDS"], **_context())
+
+
+@bp.get("/nodes/_list")
+@access(Access.VIEW)
+def nodes_fragment():
+    return fragment("dashboard/_node_list.html", **_context())
+
+
+@bp.post("/nodes/<node_id>/remove")
+@access(Access.ADMIN)
+def remove_node(node_id: str):
+    try:
+        node = nodes.get_node(node_id)
+    except ApiError as exc:  # removed meanwhile (another tab, another admin): say so, change nothing
+        flash(exc.message, "error")
+        return redirect(url_for("dashboard.nodes_page"))
+    name = node.name
+    nodes.delete_node(node)
+    flash(_("Removed the node %(name)s. If its agent is still running, it registers again at its next sync.",
+            name=name), "success")
+    return redirect(url_for("dashboard.nodes_page"))

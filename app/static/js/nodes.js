@@ -1,0 +1,160 @@
+/* The Nodes page: refresh the table by polling, say when a node goes offline or comes back, and
+ * confirm removing a node.
+ *
+ * The server renders the table (one Jinja partial for the page and for /nodes/_list); this script
+ * only swaps that HTML in, keeping keyboard focus where it was, and compares each row's
+ * data-online before and after to show a notice (a toast that stays until dismissed). Removing is
+ * a plain form POST from the dialog; the script only points the form at the chosen node.
+ */
+(function () {
+  "use strict";
+
+  const list = document.getElementById("node-list");
+  if (!list) {
+    return;
+  }
+  const strings = JSON.parse(document.getElementById("ui-strings").textContent);
+  const toasts = document.getElementById("node-toasts");
+  const dialog = document.getElementById("remove-node-dialog");
+  const pollMs = Math.max(1, parseInt(list.dataset.pollSeconds, 10) || 10) * 1000;
+  const MAX_TOASTS = 5;
+  const fill = window.LLMRouterUI.fill;
+
+  let lastHtml = list.innerHTML;
+  let pollTimer = null;
+  let inFlight = false;
+  let opener = null; // the Remove button that opened the dialog
+
+  function onlineByNode() {
+    const states = new Map();
+    for (const row of list.querySelectorAll("tr[data-node-id]")) {
+      states.set(row.dataset.nodeId, {name: row.dataset.nodeName, online: row.dataset.online === "true"});
+    }
+    return states;
+  }
+
+  function toast(message, offline) {
+    const item = document.createElement("div");
+    item.className = "toast" + (offline ? " toast--offline" : "");
+    const text = document.createElement("p");
+    text.className = "toast__text";
+    text.textContent = message;
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "button button--secondary button--small";
+    dismiss.textContent = toasts.dataset.dismiss;
+    dismiss.addEventListener("click", function () {
+      item.remove();
+      list.focus({preventScroll: true});
+    });
+    item.append(text, dismiss);
+    toasts.append(item);
+    while (toasts.childElementCount > MAX_TOASTS) {
+      toasts.firstElementChild.remove();
+    }
+  }
+
+  function reportChanges(before, after) {
+    for (const [id, now] of after) {
+      const earlier = before.get(id);
+      if (earlier && earlier.online !== now.online) {
+        toast(fill(now.online ? strings.cameOnline : strings.wentOffline, {name: now.name}), !now.online);
+      }
+    }
+  }
+
+  function focusKey(element) {
+    return element && element.dataset ? element.dataset.focusKey || null : null;
+  }
+
+  function findByKey(key) {
+    for (const candidate of list.querySelectorAll("[data-focus-key]")) {
+      if (candidate.dataset.focusKey === key) {
+        return candidate;
+      }
+    }
+    return null;
+  }
+
+  function swap(html) {
+    const active = document.activeElement;
+    const hadFocus = active !== null && active !== list && list.contains(active);
+    const key = hadFocus ? focusKey(active) : null;
+    const before = onlineByNode();
+    list.innerHTML = html;
+    reportChanges(before, onlineByNode());
+    if (hadFocus) {
+      (findByKey(key) || list).focus({preventScroll: true});
+    }
+  }
+
+  async function refresh() {
+    if (inFlight || (dialog && dialog.open)) {
+      return; // an open dialog is never pulled from under the user; the next poll catches up
+    }
+    inFlight = true;
+    try {
+      const response = await fetch(list.dataset.fragmentUrl, {headers: {Accept: "text/html"}, cache: "no-store",
+                                                              credentials: "same-origin"});
+      if (response.redirected) {
+        window.location.reload(); // signed out meanwhile: the reload lands on the login page
+        return;
+      }
+      if (response.ok) {
+        const html = await response.text();
+        if (html !== lastHtml && !(dialog && dialog.open)) {
+          swap(html);
+          lastHtml = html;
+        }
+      }
+    } catch (error) {
+      // The router did not answer: keep the table as it is; the next poll tries again.
+    } finally {
+      inFlight = false;
+    }
+  }
+
+  function schedulePoll() {
+    window.clearTimeout(pollTimer);
+    if (document.visibilityState !== "hidden") {
+      pollTimer = window.setTimeout(function () {
+        refresh().finally(schedulePoll);
+      }, pollMs);
+    }
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") {
+      window.clearTimeout(pollTimer);
+    } else {
+      refresh().finally(schedulePoll);
+    }
+  });
+  schedulePoll();
+
+  if (!dialog) {
+    return; // viewers: no Remove buttons
+  }
+  const form = document.getElementById("remove-node-form");
+  const title = document.getElementById("remove-node-dialog-title");
+
+  list.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-remove-node]");
+    if (!button) {
+      return;
+    }
+    opener = focusKey(button);
+    form.action = button.dataset.removeNode;
+    title.textContent = fill(strings.removeTitle, {name: button.dataset.nodeName});
+    dialog.showModal();
+  });
+  dialog.addEventListener("click", function (event) {
+    if (event.target.closest("[data-close-dialog]")) {
+      dialog.close();
+    }
+  });
+  dialog.addEventListener("close", function () {
+    (findByKey(opener) || list).focus();
+    refresh();
+  });
+})();

@@ -1,0 +1,90 @@
+"""The Nodes page in a real browser against a real router polling a node (the node imitation):
+a node that stops answering turns Offline on the open page, with a notice, within a few poll
+cycles and without a reload; axe finds nothing in either language or scheme; removing a node is
+done with the keyboard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.api_v1.conftest import node_body
+from tests.browser.conftest import sign_in
+from tests.hub_imitation import HubImitation
+from tests.node_imitation import NodeImitation
+from tests.router_process import RouterProcess, start_router
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def router(tmp_path: Path, hub: HubImitation) -> Iterator[RouterProcess]:
+    """Nodes polled every 0.5 s (offline after three failures), pages refreshed every second."""
+    process = start_router(tmp_path, hub.url, {"LLM_ROUTER_NODE_POLL_SECONDS": "0.5", "LLM_ROUTER_UI_POLL_SECONDS": "1"})
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def node(router: RouterProcess) -> Iterator[NodeImitation]:
+    imitation = NodeImitation(("tiny",), name="gpu-box").start()
+    key = requests.post(f"{router.url}/v0/api-keys", headers=router.auth_headers, timeout=10,
+                        json={"name": "node", "scopes": ["node"]}).json()["key"]
+    registered = requests.post(f"{router.url}/v0/nodes", json=node_body(imitation.name, imitation.url), timeout=10,
+                               headers={"Authorization": f"Bearer {key}"})
+    assert registered.status_code == 201, registered.text
+    imitation.token = registered.json()["token"]
+    yield imitation
+    imitation.stop()
+
+
+def test_a_node_going_offline_shows_on_the_open_page(router: RouterProcess, node: NodeImitation, page: Page, audit):
+    sign_in(page, router, next_path="/nodes")
+    row = page.locator('tr[data-node-name="gpu-box"]')
+    expect(row.locator("[data-state=online]")).to_be_visible()
+    expect(row).to_contain_text("1 ready", timeout=10_000)  # the first poll's report
+    audit("Nodes, one node online")
+    node.stop()
+    expect(row.locator("[data-state=offline]")).to_be_visible(timeout=15_000)
+    expect(page.locator("#node-toasts")).to_contain_text("Node gpu-box is offline.")
+    expect(row).to_contain_text("No figures while offline")
+    audit("Nodes, node offline, with its notice")
+    page.locator("#node-toasts").get_by_role("button", name="Dismiss").click()
+    expect(page.locator("#node-toasts .toast")).to_have_count(0)
+
+
+def test_the_page_in_japanese_passes_axe(router: RouterProcess, node: NodeImitation, page: Page, audit):
+    sign_in(page, router, next_path="/nodes")
+    page.context.add_cookies([{"name": "lang", "value": "ja", "url": router.url}])
+    page.reload()
+    expect(page.locator("h1")).to_have_text("ノード")
+    expect(page.locator('tr[data-node-name="gpu-box"]')).to_contain_text("オンライン")
+    audit("Nodes in Japanese")
+
+
+def test_remove_a_node_with_the_keyboard(router: RouterProcess, node: NodeImitation, page: Page, audit):
+    sign_in(page, router, next_path="/nodes")
+    remove = page.locator('tr[data-node-name="gpu-box"]').get_by_role("button", name="Remove")
+    remove.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Remove the node “gpu-box”?")
+    expect(dialog).to_be_visible()
+    audit("Nodes, remove dialog")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()  # the safe choice has the focus
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator('tr[data-node-name="gpu-box"]').get_by_role("button", name="Remove")).to_be_focused()
+
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Remove")).to_be_focused()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("#flash-messages")).to_contain_text("Removed the node gpu-box.")
+    nodes = requests.get(f"{router.url}/v0/nodes", headers=router.auth_headers, timeout=10).json()["nodes"]
+    assert nodes == []

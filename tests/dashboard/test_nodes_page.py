@@ -1,0 +1,122 @@
+"""The Nodes page through Flask's test client: what a node's registration and latest poll look
+like there, its fragment, and removing a node."""
+
+from __future__ import annotations
+
+import re
+
+from app.extensions import db
+from app.services import nodes, users
+from tests.conftest import login_session
+from tests.dashboard.test_views import get, text
+
+GiB = 1024 ** 3
+NODE = {"name": "gpu-box", "url": "http://127.0.0.1:9", "platform": "linux-cuda", "engines": ["llama_cpp", "ctranslate2"],
+        "cpu_count": 16, "memory_bytes": 64 * GiB, "gpus": [{"name": "NVIDIA L4", "memory_bytes": 24 * GiB}],
+        "version": "0.1.0"}
+STATUS = {"version": "0.1.1", "active_requests": 2,
+          "models": [{"id": "a", "state": "ready"}, {"id": "b", "state": "ready"},
+                     {"id": "c", "state": "downloading", "downloaded_bytes": 1, "total_bytes": 4},
+                     {"id": "d", "state": "error", "error": "disk full"}],
+          "metrics": {"cpu_percent": 12.5, "memory_used_bytes": 16 * GiB, "memory_total_bytes": 64 * GiB,
+                      "gpus": [{"name": "NVIDIA L4", "utilization_percent": 87.0, "memory_used_bytes": 6 * GiB,
+                                "memory_total_bytes": 24 * GiB}]}}
+
+
+def node_row(html: str, name: str) -> str:
+    match = re.search(rf'<tr data-node-id="[0-9a-f]+" data-node-name="{re.escape(name)}"[^>]*>(.*?)</tr>', html, re.S)
+    assert match, f"no row for node {name}"
+    return match.group(0)
+
+
+def add_node(app, status: dict | None = None, failed_polls: int = 0, **overrides) -> str:
+    with app.app_context():
+        node = nodes.register_node({**NODE, **overrides})[0]
+        if status is not None:
+            nodes.apply_status(node, status)
+        for _ in range(failed_polls):
+            nodes.record_failed_poll(node, "ConnectionError reaching http://127.0.0.1:9")
+        db.session.commit()
+        return node.id
+
+
+def test_without_nodes_the_page_says_how_to_start_one(client):
+    html = get(client, "/nodes")
+    assert 'aria-current="page">Nodes</a>' in html
+    assert "No nodes yet" in text(html)
+    assert "python -m node_agent --router-url http://localhost" in html
+
+
+def test_an_online_node_shows_its_hardware_figures_and_models(app, client):
+    add_node(app, STATUS)
+    row = text(node_row(get(client, "/nodes"), "gpu-box"))
+    for expected in ("gpu-box", "http://127.0.0.1:9", "Agent 0.1.1", "Online", "linux-cuda", "16 CPUs",
+                     "64.0 GiB memory", "GPU NVIDIA L4, 24.0 GiB", "Engines: ctranslate2, llama_cpp",
+                     "CPU 12.5%", "Memory 16.0 GiB of 64.0 GiB", "GPU 87.0%, 6.0 GiB of 24.0 GiB",
+                     "2 requests in flight", "2 ready", "1 downloading", "1 failed"):
+        assert expected in row, (expected, row)
+    assert "UTC" in row  # last seen
+    assert "1 node · 1 online" in text(get(client, "/nodes"))
+
+
+def test_an_offline_node_shows_why_and_no_stale_figures(app, client):
+    add_node(app, STATUS, failed_polls=nodes.OFFLINE_AFTER_FAILED_POLLS, name="laptop")
+    add_node(app, None, name="new-box", gpus=[], platform="linux-cpu")
+    html = get(client, "/nodes")
+    laptop = node_row(html, "laptop")
+    assert 'data-online="false"' in laptop and "Offline" in text(laptop)
+    assert "ConnectionError reaching http://127.0.0.1:9" in text(laptop)
+    assert "No figures while offline" in text(laptop) and "CPU 12.5%" not in text(laptop)
+    new_box = text(node_row(html, "new-box"))
+    assert "No GPU" in new_box and "No figures yet" in new_box
+    assert "2 nodes · 1 online" in text(html)
+
+
+def test_a_node_that_missed_a_poll_is_still_online_and_says_so(app, client):
+    add_node(app, STATUS, failed_polls=1)
+    row = text(node_row(get(client, "/nodes"), "gpu-box"))
+    assert "Online" in row and "1 failed poll" in row and "ConnectionError" in row
+
+
+def test_the_fragment_is_the_table_alone_and_never_cached(app, client):
+    add_node(app, STATUS)
+    response = client.get("/nodes/_list")
+    html = response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "<html" not in html and 'id="nodes-table"' in html and "gpu-box" in html
+
+
+def test_in_japanese(app, client):
+    add_node(app, STATUS, failed_polls=nodes.OFFLINE_AFTER_FAILED_POLLS)
+    page = text(get(client, "/nodes", lang="ja"))
+    assert "ノード" in page and "オフライン" in page and "CPU 16 個" in page and "2 件準備完了" in page
+
+
+def test_an_admin_removes_a_node(app, client):
+    node_id = add_node(app, STATUS)
+    html = get(client, "/nodes")
+    assert f'data-remove-node="/nodes/{node_id}/remove"' in html and 'id="remove-node-dialog"' in html
+    response = client.post(f"/nodes/{node_id}/remove")
+    assert response.status_code == 302 and response.headers["Location"] == "/nodes"
+    page = text(client.get("/nodes").get_data(as_text=True))
+    assert "Removed the node gpu-box." in page and "No nodes yet" in page
+    assert client.get(f"/v0/nodes/{node_id}").status_code == 404
+
+
+def test_removing_a_node_already_gone_says_so(client):
+    response = client.post("/nodes/0123456789abcdef/remove", follow_redirects=True)
+    assert response.status_code == 200
+    assert "There is no node with id 0123456789abcdef" in text(response.get_data(as_text=True))
+
+
+def test_a_viewer_sees_the_nodes_but_cannot_remove_them(app, anonymous_client):
+    node_id = add_node(app, STATUS)
+    with app.app_context():
+        users.create_user("vera", "viewer password", "viewer")
+    token = login_session(anonymous_client, "vera", "viewer password")
+    html = anonymous_client.get("/nodes").get_data(as_text=True)
+    assert "gpu-box" in html and "data-remove-node" not in html and "remove-node-dialog" not in html
+    refused = anonymous_client.post(f"/nodes/{node_id}/remove", headers={"X-CSRFToken": token})
+    assert refused.status_code == 403
+    with app.app_context():
+        assert [node.id for node in nodes.all_nodes()] == [node_id]
