@@ -44,6 +44,8 @@ def test_without_nodes_the_page_says_how_to_start_one(client):
     html = get(client, "/nodes")
     assert 'aria-current="page">Nodes</a>' in html
     assert "No nodes yet" in text(html)
+    assert re.search(r"asks each for its state every [\d.]+ seconds? and marks it offline after 3 failed polls",
+                     text(html))
     assert "python -m node_agent --router-url http://localhost" in html
 
 
@@ -67,6 +69,7 @@ def test_an_offline_node_shows_why_and_no_stale_figures(app, client):
     assert 'data-online="false"' in laptop and "Offline" in text(laptop)
     assert "ConnectionError reaching http://127.0.0.1:9" in text(laptop)
     assert "No figures while offline" in text(laptop) and "CPU 12.5%" not in text(laptop)
+    assert "2 ready" in text(laptop) and "As last reported; not served while offline" in text(laptop)
     new_box = text(node_row(html, "new-box"))
     assert "No GPU" in new_box and "No figures yet" in new_box
     assert "2 nodes · 1 online" in text(html)
