@@ -137,6 +137,7 @@ class Node(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     active_requests: Mapped[int] = mapped_column(default=0)
+    loaded_models: Mapped[list[str]] = mapped_column(JSON, default=list)  # engines in memory, as last reported
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -17,6 +17,7 @@ Behaviour is set on the object, between or during requests:
                      "reply" (answer `reply_status` with `reply_body` and `reply_headers`)
     framing          "chunked" (HTTP/1.1 keep-alive) or "close" (body ends when the connection closes)
     model_reports    per model id, fields for its `GET /v0/status` report (state, bytes, error)
+    metrics          the machine figures `GET /v0/status` reports (CPU, memory, GPUs)
 and observed on it: `requests` (every inference request: path, body, headers, connection number,
 events sent, outcome — "completed", "cancelled" when the client closed the connection mid-answer
 (noticed at the next event sent, or at once while waiting), "failed", "died", "stalled", "hung"),
@@ -152,6 +153,7 @@ class NodeImitation:
         self.token = token
         self.models = list(models)
         self.model_reports: dict[str, dict[str, Any]] = {}  # id -> extra status fields (state, bytes, error)
+        self.metrics: dict[str, Any] = {}  # what `GET /v0/status` reports as the machine's figures
         self.delay = 0.0
         self.tokens = 5
         self.token_interval = 0.0
@@ -237,7 +239,8 @@ class NodeImitation:
     def status(self) -> dict[str, Any]:
         models = [{"id": model, "state": "ready", "downloaded_bytes": 0, "total_bytes": 0, "error": None,
                    **self.model_reports.get(model, {})} for model in self.models]
-        return {"version": "imitation", "active_requests": self.active, "models": models, "metrics": {}}
+        return {"version": "imitation", "active_requests": self.active, "models": models, "metrics": self.metrics,
+                "loaded_models": list(self.models)}
 
     def outcomes(self) -> list[str]:
         with self._lock:

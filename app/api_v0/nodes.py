@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from ..auth import Access, access, current_principal
 from ..errors import ApiError
-from ..services import nodes
+from ..services import node_history, nodes
 from . import bp
 from .common import json_body
 
@@ -30,6 +30,14 @@ def list_nodes():
 @access(Access.VIEW)
 def get_node(node_id: str):
     return jsonify(nodes.node_record(nodes.get_node(node_id)))
+
+
+@bp.get("/nodes/<node_id>/history")
+@access(Access.VIEW)
+def get_node_history(node_id: str):
+    """Figures of the last `window` (1h, 6h, 24h, 7d), in evenly spaced points, for graphs."""
+    window = node_history.parse_window(request.args.get("window"))
+    return jsonify(node_history.node_history(nodes.get_node(node_id), window))
 
 
 @bp.delete("/nodes/<node_id>")

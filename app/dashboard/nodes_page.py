@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 
 from ..auth import Access, access
 from ..errors import ApiError
-from ..services import nodes
+from ..services import node_history, nodes
 from . import bp
 from .views import fragment
 
@@ -32,6 +32,24 @@ def nodes_page():
 @access(Access.VIEW)
 def nodes_fragment():
     return fragment("dashboard/_node_list.html", **_context())
+
+
+def _node_context(node_id: str) -> dict:
+    node = nodes.get_node(node_id)  # unknown: the error page says so (404)
+    return {"node": node, "reports": nodes.node_reports(node)}
+
+
+@bp.get("/nodes/<node_id>")
+@access(Access.VIEW)
+def node_page(node_id: str):
+    return render_template("dashboard/node.html", active_nav="nodes", windows=node_history.WINDOWS,
+                           default_window=node_history.DEFAULT_WINDOW, **_node_context(node_id))
+
+
+@bp.get("/nodes/<node_id>/_summary")
+@access(Access.VIEW)
+def node_fragment(node_id: str):
+    return fragment("dashboard/_node_summary.html", **_node_context(node_id))
 
 
 @bp.post("/nodes/<node_id>/remove")

@@ -119,7 +119,13 @@ def node_record(node: Node) -> dict[str, Any]:
             "cpu_count": node.cpu_count, "memory_bytes": node.memory_bytes, "gpus": node.gpus,
             "version": node.version, "online": node.online, "failed_polls": node.failed_polls,
             "last_error": node.last_error, "metrics": node.metrics, "active_requests": node.active_requests,
+            "loaded_models": node.loaded_models or [],
             "registered_at": iso_utc(node.registered_at), "last_seen_at": iso_utc(node.last_seen_at)}
+
+
+def node_reports(node: Node) -> list[NodeModel]:
+    """The node's latest report about each model it was asked to hold, by model id."""
+    return list(db.session.scalars(select(NodeModel).where(NodeModel.node_id == node.id).order_by(NodeModel.model_id)))
 
 
 def model_counts() -> dict[str, dict[str, int]]:
@@ -232,6 +238,8 @@ def apply_status(node: Node, status: dict[str, Any]) -> None:
     node.online, node.failed_polls, node.last_error, node.last_seen_at = True, 0, None, utcnow()
     node.metrics = status.get("metrics") if isinstance(status.get("metrics"), dict) else {}
     node.active_requests = active_requests
+    loaded = status.get("loaded_models")
+    node.loaded_models = [str(model_id)[:255] for model_id in loaded[:1000]] if isinstance(loaded, list) else []
     node.version = str(status.get("version") or node.version)[:32]
     db.session.add(NodeSample(node_id=node.id, online=True, metrics=node.metrics,
                               active_requests=node.active_requests))

@@ -88,3 +88,43 @@ def test_remove_a_node_with_the_keyboard(router: RouterProcess, node: NodeImitat
     expect(page.locator("#flash-messages")).to_contain_text("Removed the node gpu-box.")
     nodes = requests.get(f"{router.url}/v0/nodes", headers=router.auth_headers, timeout=10).json()["nodes"]
     assert nodes == []
+
+
+GiB = 1024 ** 3
+FIGURES = {"cpu_percent": 25.0, "memory_used_bytes": 16 * GiB, "memory_total_bytes": 64 * GiB,
+           "gpus": [{"name": "NVIDIA L4", "utilization_percent": 60.0, "memory_used_bytes": 12 * GiB,
+                     "memory_total_bytes": 24 * GiB}]}
+
+
+def node_id_of(router: RouterProcess, name: str) -> str:
+    listed = requests.get(f"{router.url}/v0/nodes", headers=router.auth_headers, timeout=10).json()["nodes"]
+    return next(node["id"] for node in listed if node["name"] == name)
+
+
+@pytest.mark.parametrize("lang", ("en", "ja"))
+def test_a_node_page_draws_its_history_and_follows_the_node(router: RouterProcess, node: NodeImitation, page: Page,
+                                                            audit, lang: str):
+    node.metrics = FIGURES
+    sign_in(page, router, next_path="/nodes")
+    page.context.add_cookies([{"name": "lang", "value": lang, "url": router.url}])
+    page.goto(f"{router.url}/nodes/{node_id_of(router, 'gpu-box')}")
+    expect(page.locator("h1")).to_have_text("gpu-box")
+    expect(page.locator("#node-models-table")).to_contain_text("tiny")
+    expect(page.locator("#chart-usage canvas")).to_have_count(1)
+    expect(page.locator("#chart-requests canvas")).to_have_count(1)
+    expect(page.locator("#chart-usage-legend li")).to_have_count(4)
+    page.locator(".chart__table summary").click()
+    # The polls' figures reach the table: CPU 25%, memory 25%, GPU 60%, GPU memory 50%.
+    expect(page.locator("#history-table tbody tr").first).to_contain_text("25%", timeout=15_000)
+    expect(page.locator("#history-table tbody tr").first).to_contain_text("60%")
+    audit("Node page with its history")
+
+    page.locator("#history-window").focus()
+    page.keyboard.press("ArrowDown")  # keyboard only: the next range, "last 6 hours"
+    expect(page.locator("#history-window")).to_have_value("6h")
+    expect(page.locator("#history-table tbody tr").first).to_contain_text("25%")
+
+    node.stop()
+    expect(page.locator("[data-node-fragment] [data-state=offline]")).to_be_visible(timeout=15_000)
+    expect(page.locator("#node-toasts .toast")).to_have_count(1)
+    audit("Node page, node offline")

@@ -123,3 +123,51 @@ def test_a_viewer_sees_the_nodes_but_cannot_remove_them(app, anonymous_client):
     assert refused.status_code == 403
     with app.app_context():
         assert [node.id for node in nodes.all_nodes()] == [node_id]
+
+
+# --- A node's own page ----------------------------------------------------------------------------
+
+def test_the_list_links_each_node_to_its_page(app, client):
+    node_id = add_node(app, STATUS)
+    assert f'href="/nodes/{node_id}"' in node_row(get(client, "/nodes"), "gpu-box")
+
+
+def test_a_node_page_shows_state_hardware_figures_and_models(app, client):
+    node_id = add_node(app, {**STATUS, "loaded_models": ["a"]})
+    html = get(client, f"/nodes/{node_id}")
+    page = text(html)
+    for expected in ("All nodes", "gpu-box", "http://127.0.0.1:9", "Online", "Agent version 0.1.1", "16 CPUs",
+                     "GPU NVIDIA L4, 24.0 GiB", "CPU 12.5%", "GPU 87.0%, 6.0 GiB of 24.0 GiB", "2 requests in flight",
+                     "Models on this node", "History", "Last 7 days", "Show the figures as a table"):
+        assert expected in page, expected
+    models = re.search(r'<table class="data-table" id="node-models-table">(.*?)</table>', html, re.S).group(1)
+    assert re.findall(r'<tr data-model-id="([^"]+)"', models) == ["a", "b", "c", "d"]
+    assert "Ready Loaded" in text(re.search(r'<tr data-model-id="a">(.*?)</tr>', models, re.S).group(1))
+    assert "Ready Not loaded" in text(re.search(r'<tr data-model-id="b">(.*?)</tr>', models, re.S).group(1))
+    downloading = re.search(r'<tr data-model-id="c">(.*?)</tr>', models, re.S).group(1)
+    assert '<progress max="4" value="1"' in downloading and "(25.0%)" in text(downloading)
+    assert "disk full" in text(re.search(r'<tr data-model-id="d">(.*?)</tr>', models, re.S).group(1))
+    assert f'data-history-url="/v0/nodes/{node_id}/history"' in html
+
+
+def test_an_offline_node_page_says_its_models_are_not_served(app, client):
+    node_id = add_node(app, {**STATUS, "loaded_models": ["a"]}, failed_polls=nodes.OFFLINE_AFTER_FAILED_POLLS)
+    html = get(client, f"/nodes/{node_id}")
+    assert 'data-online="false"' in html and "No figures while offline" in text(html)
+    row = text(re.search(r'<tr data-model-id="a">(.*?)</tr>', html, re.S).group(1))
+    assert "Ready · offline" in row and "Not loaded" in row
+
+
+def test_the_node_fragment_and_an_unknown_node(app, client):
+    node_id = add_node(app, STATUS)
+    fragment = client.get(f"/nodes/{node_id}/_summary")
+    assert fragment.headers["Cache-Control"] == "no-store"
+    assert "<html" not in fragment.get_data(as_text=True) and "Models on this node" in fragment.get_data(as_text=True)
+    missing = client.get("/nodes/0123456789abcdef")
+    assert missing.status_code == 404 and "There is no node with id 0123456789abcdef" in text(missing.get_data(as_text=True))
+
+
+def test_a_node_page_in_japanese(app, client):
+    node_id = add_node(app, STATUS)
+    page = text(get(client, f"/nodes/{node_id}", lang="ja"))
+    assert "このノードのモデル" in page and "直近 7 日間" in page and "使用率（パーセント）" in page

@@ -1,15 +1,16 @@
-/* The Nodes page: refresh the table by polling, say when a node goes offline or comes back, and
- * confirm removing a node.
+/* The Nodes page and a node's own page: refresh by polling, say when a node goes offline or comes
+ * back, and (Nodes page, admins) confirm removing a node.
  *
- * The server renders the table (one Jinja partial for the page and for /nodes/_list); this script
- * only swaps that HTML in, keeping keyboard focus where it was, and compares each row's
- * data-online before and after to show a notice (a toast that stays until dismissed). Removing is
- * a plain form POST from the dialog; the script only points the form at the chosen node.
+ * The server renders the part that changes (a Jinja partial for the page and for its fragment URL,
+ * in the element marked data-node-fragment); this script only swaps that HTML in, keeping keyboard
+ * focus where it was, and compares each node's data-online before and after to show a notice (a
+ * toast that stays until dismissed). Removing is a plain form POST from the dialog; the script only
+ * points the form at the chosen node.
  */
 (function () {
   "use strict";
 
-  const list = document.getElementById("node-list");
+  const list = document.querySelector("[data-node-fragment]");
   if (!list) {
     return;
   }
@@ -27,7 +28,7 @@
 
   function onlineByNode() {
     const states = new Map();
-    for (const row of list.querySelectorAll("tr[data-node-id]")) {
+    for (const row of list.querySelectorAll("[data-node-id][data-online]")) {
       states.set(row.dataset.nodeId, {name: row.dataset.nodeName, online: row.dataset.online === "true"});
     }
     return states;
