@@ -84,31 +84,8 @@
     return document.querySelector("dialog[open]") !== null;
   }
 
-  /* A key that finds "the same" control again after the list is re-rendered. */
-  function focusKey(element) {
-    if (!element || element === document.body) {
-      return null;
-    }
-    if (element.dataset && element.dataset.focusKey) {
-      return element.dataset.focusKey;
-    }
-    return element.id ? "#" + element.id : null;
-  }
-
-  function findByKey(key) {
-    if (!key) {
-      return null;
-    }
-    if (key.charAt(0) === "#") {
-      return document.getElementById(key.slice(1));
-    }
-    for (const candidate of document.querySelectorAll("[data-focus-key]")) {
-      if (candidate.dataset.focusKey === key) {
-        return candidate;
-      }
-    }
-    return null;
-  }
+  const focusKey = window.LLMRouterUI.focusKey;
+  const findByKey = window.LLMRouterUI.findByKey;
 
   /* The model's name as the page shows it: the heading the action button is described by. */
   function nameFor(button) {
@@ -152,17 +129,6 @@
 
   // --- Refreshing the list -------------------------------------------------------------------
 
-  function swap(html) {
-    const active = document.activeElement;
-    const hadFocus = active !== null && active !== list && list.contains(active);
-    const key = hadFocus ? focusKey(active) : null;
-    list.innerHTML = html;
-    if (hadFocus) {
-      const target = findByKey(key);
-      (target && list.contains(target) ? target : list).focus({preventScroll: true});
-    }
-  }
-
   /* Fetch the list's HTML and swap it in. `force` replaces a request under way (a poll) instead of
    * yielding to it. Open dialogs are never touched: the refresh happens when they close. */
   async function refresh(options) {
@@ -202,7 +168,7 @@
         return false;
       }
       if (html !== lastHtml) {
-        swap(html);
+        window.LLMRouterUI.swapKeepingFocus(list, html);
         lastHtml = html;
       }
       return true;

@@ -64,29 +64,13 @@
     }
   }
 
-  function focusKey(element) {
-    return element && element.dataset ? element.dataset.focusKey || null : null;
-  }
-
-  function findByKey(key) {
-    for (const candidate of list.querySelectorAll("[data-focus-key]")) {
-      if (candidate.dataset.focusKey === key) {
-        return candidate;
-      }
-    }
-    return null;
-  }
+  const focusKey = window.LLMRouterUI.focusKey;
+  const findByKey = window.LLMRouterUI.findByKey;
 
   function swap(html) {
-    const active = document.activeElement;
-    const hadFocus = active !== null && active !== list && list.contains(active);
-    const key = hadFocus ? focusKey(active) : null;
     const before = onlineByNode();
-    list.innerHTML = html;
+    window.LLMRouterUI.swapKeepingFocus(list, html);
     reportChanges(before, onlineByNode());
-    if (hadFocus) {
-      (findByKey(key) || list).focus({preventScroll: true});
-    }
   }
 
   async function refresh() {

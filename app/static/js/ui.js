@@ -15,5 +15,45 @@ window.LLMRouterUI = (function () {
     window.setTimeout(function () { element.textContent = message; }, 50);
   }
 
-  return {fill: fill, say: say};
+  /* A key that finds "the same" control again after its part of the page is re-rendered: its
+   * data-focus-key, else "#" + its id; null for nothing worth finding. */
+  function focusKey(element) {
+    if (!element || element === document.body) {
+      return null;
+    }
+    if (element.dataset && element.dataset.focusKey) {
+      return element.dataset.focusKey;
+    }
+    return element.id ? "#" + element.id : null;
+  }
+
+  function findByKey(key) {
+    if (!key) {
+      return null;
+    }
+    if (key.charAt(0) === "#") {
+      return document.getElementById(key.slice(1));
+    }
+    for (const candidate of document.querySelectorAll("[data-focus-key]")) {
+      if (candidate.dataset.focusKey === key) {
+        return candidate;
+      }
+    }
+    return null;
+  }
+
+  /* Replaces a container's HTML (a polled fragment); a control inside that had the keyboard focus
+   * keeps it, in its re-rendered twin, or the container takes it when the control is gone. */
+  function swapKeepingFocus(container, html) {
+    const active = document.activeElement;
+    const hadFocus = active !== null && active !== container && container.contains(active);
+    const key = hadFocus ? focusKey(active) : null;
+    container.innerHTML = html;
+    if (hadFocus) {
+      const target = findByKey(key);
+      (target && container.contains(target) ? target : container).focus({preventScroll: true});
+    }
+  }
+
+  return {fill: fill, say: say, focusKey: focusKey, findByKey: findByKey, swapKeepingFocus: swapKeepingFocus};
 })();
