@@ -34,8 +34,17 @@ def nodes_fragment():
     return fragment("dashboard/_node_list.html", **_context())
 
 
+def _find_node(node_id: str):
+    """The node, or a 404 worded for a person (the API's words are for node agents: "register again")."""
+    try:
+        return nodes.get_node(node_id)
+    except ApiError:
+        raise ApiError(404, "node_not_found", _("There is no node with id %(id)s: it was removed, or the link is "
+                                                "wrong.", id=node_id)) from None
+
+
 def _node_context(node_id: str) -> dict:
-    node = nodes.get_node(node_id)  # unknown: the error page says so (404)
+    node = _find_node(node_id)
     return {"node": node, "reports": nodes.node_reports(node)}
 
 
@@ -56,7 +65,7 @@ def node_fragment(node_id: str):
 @access(Access.ADMIN)
 def remove_node(node_id: str):
     try:
-        node = nodes.get_node(node_id)
+        node = _find_node(node_id)
     except ApiError as exc:  # removed meanwhile (another tab, another admin): say so, change nothing
         flash(exc.message, "error")
         return redirect(url_for("dashboard.nodes_page"))

@@ -109,7 +109,7 @@ def test_an_admin_removes_a_node(app, client):
 def test_removing_a_node_already_gone_says_so(client):
     response = client.post("/nodes/0123456789abcdef/remove", follow_redirects=True)
     assert response.status_code == 200
-    assert "There is no node with id 0123456789abcdef" in text(response.get_data(as_text=True))
+    assert "There is no node with id 0123456789abcdef: it was removed" in text(response.get_data(as_text=True))
 
 
 def test_a_viewer_sees_the_nodes_but_cannot_remove_them(app, anonymous_client):
@@ -164,7 +164,8 @@ def test_the_node_fragment_and_an_unknown_node(app, client):
     assert fragment.headers["Cache-Control"] == "no-store"
     assert "<html" not in fragment.get_data(as_text=True) and "Models on this node" in fragment.get_data(as_text=True)
     missing = client.get("/nodes/0123456789abcdef")
-    assert missing.status_code == 404 and "There is no node with id 0123456789abcdef" in text(missing.get_data(as_text=True))
+    assert missing.status_code == 404
+    assert "There is no node with id 0123456789abcdef: it was removed, or the link is wrong." in text(missing.get_data(as_text=True))
 
 
 def test_a_node_page_in_japanese(app, client):
