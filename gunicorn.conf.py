@@ -17,6 +17,7 @@ With gthread, every request in flight or waiting in the router's queue holds one
 """
 
 import os
+from pathlib import Path
 
 bind = f"{os.environ.get('LLM_ROUTER_HOST', '127.0.0.1')}:{os.environ.get('LLM_ROUTER_PORT', '8080')}"
 workers = int(os.environ.get("LLM_ROUTER_WORKERS", "2"))
@@ -31,3 +32,23 @@ loglevel = os.environ.get("LLM_ROUTER_LOG_LEVEL", "info").lower()
 # on the same host (or a test run beside a service) would take over; it is off unless a path is given.
 control_socket = os.environ.get("LLM_ROUTER_CONTROL_SOCKET") or "gunicorn.ctl"
 control_socket_disable = not os.environ.get("LLM_ROUTER_CONTROL_SOCKET")
+
+
+# Prometheus (GET /v0/metrics): each worker writes its counters into this folder and a scrape sums
+# them (prometheus_client's multiprocess mode). Emptied of its files at each start, so counts begin at 0;
+# it lives in the instance folder (default as in app/config.py) unless PROMETHEUS_MULTIPROC_DIR names one.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(
+    Path(os.environ.get("LLM_ROUTER_INSTANCE_PATH") or Path(__file__).resolve().parent / "instance") / "metrics")
+
+
+def on_starting(server):  # noqa: ANN001 - gunicorn's hook signature
+    os.makedirs(_metrics_dir, exist_ok=True)
+    for stale in Path(_metrics_dir).glob("*.db"):  # the last run's workers' files, nothing else
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir  # inherited by the workers, read at their first import
+
+
+def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, _metrics_dir)

@@ -43,6 +43,7 @@ class Access(enum.Enum):
     ADMIN = "admin"          # changes: admin users, admin-scope keys
     INFERENCE = "inference"  # the OpenAI API: api- or admin-scope keys, and signed-in users (Playground)
     NODE = "node"            # node agents: node- or admin-scope keys
+    METRICS = "metrics"      # Prometheus scrapes: users of any role, api- or admin-scope keys
 
 
 @dataclass
@@ -84,6 +85,8 @@ class Principal:
             return self.user is not None or "admin" in self.scopes
         if level is Access.ADMIN:
             return self.is_admin
+        if level is Access.METRICS:  # read-only figures: a scraper needs no admin key
+            return self.user is not None or bool(self.scopes & {"api", "admin"})
         if level is Access.INFERENCE:
             # Users of any role may chat: the Playground calls /v1 with the session (plus CSRF),
             # and generating text changes nothing on the router.
@@ -160,6 +163,8 @@ def _refuse(principal: Principal, level: Access):
         raise ApiError(403, "permission_denied", _("This API needs an API key with the api scope."))
     if level is Access.NODE:
         raise ApiError(403, "permission_denied", _("Node agents need an API key with the node scope."))
+    if level is Access.METRICS:
+        raise ApiError(403, "permission_denied", _("Metrics need an API key with the api or admin scope."))
     raise ApiError(403, "permission_denied", _("Your account or key may not do this; it needs admin rights."))
 
 

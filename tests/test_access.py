@@ -32,6 +32,7 @@ _API_REFUSALS = {
     "node": {"anonymous": 401, "viewer_session": 403, "admin_session": 403, "viewer_jwt": 403, "admin_jwt": 403,
              "api_key": 403, "expired_key": 401, "revoked_key": 401},
     "inference": {"anonymous": 401, "node_key": 403, "expired_key": 401, "revoked_key": 401},
+    "metrics": {"anonymous": 401, "node_key": 403, "expired_key": 401, "revoked_key": 401},
 }
 
 
@@ -99,6 +100,7 @@ ROUTES = [
     Route("GET", "/v0/api-keys", "/v0/api-keys", "admin", 200),
     Route("POST", "/v0/api-keys", "/v0/api-keys", "admin", 201, json={"name": "k", "scopes": ["admin"]}),
     Route("DELETE", "/v0/api-keys/<int:key_id>", "/v0/api-keys/{key}", "admin", 204),
+    Route("GET", "/v0/metrics", "/v0/metrics", "metrics", 200, setup=("node",)),
     # /v1
     Route("GET", "/v1/models", "/v1/models", "inference", 200),
     Route("GET", "/v1/models/<path:model_id>", f"/v1/models/{MODEL}", "inference", 404, setup=("model",)),

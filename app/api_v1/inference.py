@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, g, request
 from flask.blueprints import BlueprintSetupState
 
 from ..auth import Access, access
-from ..services import proxy
+from ..services import metrics, proxy
 from . import bp
 
 
@@ -31,6 +31,19 @@ def _set_up(state: BlueprintSetupState) -> None:
     app: Flask = state.app
     app.extensions["inference"] = proxy.Inference.for_app(app)
     app.wsgi_app = _RequestClock(app.wsgi_app)  # type: ignore[method-assign]
+
+
+_INFERENCE_ENDPOINTS = {"api_v1.chat_completions", "api_v1.completions", "api_v1.embeddings"}
+
+
+@bp.after_request
+def _count(response: Response) -> Response:
+    """Every inference answer, errors included, in the Prometheus counters (GET /v0/metrics)."""
+    if request.endpoint in _INFERENCE_ENDPOINTS:
+        started = request.environ.get(proxy.REQUEST_START) or time.perf_counter()
+        metrics.record_inference(request.path, g.get("inference_model", ""), response.status_code,
+                                 time.perf_counter() - started)
+    return response
 
 
 @bp.post("/chat/completions")

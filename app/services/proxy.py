@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from ..errors import ApiError, error_response
-from . import openai_requests
+from . import metrics, openai_requests
 from .balancer import Balancer, QueueFull, QueueTimeout
 from .node_client import Exchange, NodeConnections, NodeTarget, NodeUnreachable
 from .routing import RoutingTable
@@ -99,7 +99,13 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
     request.max_content_length = state.max_body_bytes  # larger bodies: 413 request_too_large
     raw = request.get_data(cache=False)
     parsed = openai_requests.parse(kind, raw)
-    candidates = state.table.resolve(parsed.model, state.retry_after)
+    try:
+        candidates = state.table.resolve(parsed.model, state.retry_after)
+    except ApiError as exc:
+        if exc.code != "model_not_found":
+            g.inference_model = parsed.model  # registered (downloading, no node...): safe as a metrics label
+        raise
+    g.inference_model = parsed.model
     tried: set[str] = set()
     failures: list[_Failure] = []
     deadline = time.monotonic() + state.queue_timeout
@@ -184,6 +190,7 @@ def _acquire(state: Inference, model: str, candidates: tuple[NodeTarget, ...], t
 def _fail(state: Inference, target: NodeTarget, detail: str, timeout: bool = False,
           answer: Response | None = None) -> _Failure:
     state.balancer.release(target, failed=True)
+    metrics.record_node_failure(target.name)
     log.warning("node %s failed (%s); cooling it down for %g s", target.name, detail,
                 state.balancer.cooldown_seconds)
     return _Failure(target, detail, timeout, answer)

@@ -1,0 +1,105 @@
+"""Prometheus metrics (`GET /v0/metrics`): what the router did, and what the fleet looks like.
+
+- Counters and histograms of the inference path live in each gunicorn worker. Under gunicorn,
+  `gunicorn.conf.py` points PROMETHEUS_MULTIPROC_DIR at a fresh folder before the workers start,
+  and prometheus_client's multiprocess mode sums every worker's figures at each scrape, so a
+  scrape answered by any worker counts the requests of all of them.
+- The fleet (nodes, their latest figures, models by lifecycle) is read from the database at each
+  scrape, so it is the same whichever worker answers and costs nothing between scrapes.
+
+Labels hold only what an admin named (registered model ids, node names), never what a client
+typed: a request for an unknown model counts under `model=""`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import nodes, registry
+
+INFERENCE_REQUESTS = Counter(
+    "llm_router_inference_requests", "Inference requests the router answered, by endpoint, model and HTTP status.",
+    ["endpoint", "model", "status"], registry=None)
+INFERENCE_SECONDS = Histogram(
+    "llm_router_inference_response_seconds",
+    "Seconds until the router's answer started: the whole answer without streaming, the first event of a stream.",
+    ["endpoint"], registry=None,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+NODE_FAILURES = Counter(
+    "llm_router_node_failures", "Attempts on a node that failed (refused, timed out, 5xx) and were failed over.",
+    ["node"], registry=None)
+_PROCESS_METRICS = (INFERENCE_REQUESTS, INFERENCE_SECONDS, NODE_FAILURES)
+
+
+def record_inference(endpoint: str, model: str, status: int, seconds: float) -> None:
+    INFERENCE_REQUESTS.labels(endpoint, model, str(status)).inc()
+    INFERENCE_SECONDS.labels(endpoint).observe(seconds)
+
+
+def record_node_failure(node_name: str) -> None:
+    NODE_FAILURES.labels(node_name).inc()
+
+
+class _FleetCollector(Collector):
+    """Gauges read from the database when scraped (inside the request's app context)."""
+
+    def collect(self) -> Iterator[Metric]:
+        all_nodes = nodes.all_nodes()
+        states = GaugeMetricFamily("llm_router_nodes", "Registered nodes, by state.", labels=["state"])
+        online = sum(1 for node in all_nodes if node.online)
+        states.add_metric(["online"], online)
+        states.add_metric(["offline"], len(all_nodes) - online)
+        yield states
+
+        up = GaugeMetricFamily("llm_router_node_up", "1 while the node answers the router's polls.", labels=["node"])
+        active = GaugeMetricFamily("llm_router_node_active_requests", "Requests in flight on the node, as last polled.",
+                                   labels=["node"])
+        cpu = GaugeMetricFamily("llm_router_node_cpu_percent", "The node's CPU use, as last polled.", labels=["node"])
+        memory = GaugeMetricFamily("llm_router_node_memory_used_bytes", "The node's memory in use, as last polled.",
+                                   labels=["node"])
+        gpu = GaugeMetricFamily("llm_router_node_gpu_utilization_percent", "Each GPU's use, as last polled.",
+                                labels=["node", "gpu"])
+        gpu_memory = GaugeMetricFamily("llm_router_node_gpu_memory_used_bytes", "Each GPU's memory in use, as last "
+                                       "polled.", labels=["node", "gpu"])
+        for node in all_nodes:
+            up.add_metric([node.name], 1 if node.online else 0)
+            if not node.online:
+                continue  # no stale figures for a node that does not answer
+            active.add_metric([node.name], node.active_requests)
+            figures = node.metrics or {}
+            if isinstance(figures.get("cpu_percent"), (int, float)):
+                cpu.add_metric([node.name], figures["cpu_percent"])
+            if isinstance(figures.get("memory_used_bytes"), (int, float)):
+                memory.add_metric([node.name], figures["memory_used_bytes"])
+            for index, card in enumerate(item for item in figures.get("gpus") or [] if isinstance(item, dict)):
+                if isinstance(card.get("utilization_percent"), (int, float)):
+                    gpu.add_metric([node.name, str(index)], card["utilization_percent"])
+                if isinstance(card.get("memory_used_bytes"), (int, float)):
+                    gpu_memory.add_metric([node.name, str(index)], card["memory_used_bytes"])
+        yield from (up, active, cpu, memory, gpu, gpu_memory)
+
+        lifecycles = GaugeMetricFamily("llm_router_models", "Registered models, by lifecycle.", labels=["lifecycle"])
+        counts = dict.fromkeys(("registered", "pending", "ready", "error"), 0)
+        for record in registry.model_records():
+            counts[record["lifecycle_status"]] = counts.get(record["lifecycle_status"], 0) + 1
+        for lifecycle, count in counts.items():
+            lifecycles.add_metric([lifecycle], count)
+        yield lifecycles
+
+
+def exposition() -> tuple[bytes, str]:
+    """The scrape's body and content type."""
+    scrape = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(scrape)  # every worker's counters, summed
+    else:
+        for metric in _PROCESS_METRICS:  # one process (flask run, tests in-process): its own figures
+            scrape.register(metric)
+    scrape.register(_FleetCollector())
+    return generate_latest(scrape), CONTENT_TYPE_LATEST
