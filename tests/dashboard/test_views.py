@@ -197,6 +197,7 @@ def test_downloading_model_shows_progress_on_its_card_and_per_node(app, client):
     assert "512.0 MiB of 4.0 GiB on 2 nodes (12.5%)" in text(phi)  # summed over both nodes, and says so
     local = row(render_local(app, states), "phi-4")
     assert "gpu-box Downloading" in text(local)
+    assert '<a class="node__name" href="/nodes/n1"' in local  # each node links to its page
     assert "512.0 MiB of 2.0 GiB (25.0%)" in text(local)
     assert "laptop Waiting to download · offline" in text(local)
     assert "No node has this model yet" not in local
