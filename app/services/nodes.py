@@ -25,7 +25,7 @@ from ..errors import ApiError
 from ..extensions import db
 from ..models import Node, NodeModel, NodeSample, RegisteredModel, iso_utc, utcnow
 from .hub_inspect import ModelReference, choose_artifact, list_repo_files
-from .lifecycle import NodeModelState
+from .lifecycle import NodeModelState, percent
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,12 @@ def node_record(node: Node) -> dict[str, Any]:
             "registered_at": iso_utc(node.registered_at), "last_seen_at": iso_utc(node.last_seen_at)}
 
 
-def node_reports(node: Node) -> list[NodeModel]:
-    """The node's latest report about each model it was asked to hold, by model id."""
-    return list(db.session.scalars(select(NodeModel).where(NodeModel.node_id == node.id).order_by(NodeModel.model_id)))
+def node_reports(node: Node) -> list[dict[str, Any]]:
+    """The node's latest report about each model it was asked to hold, by model id, with its progress."""
+    rows = db.session.scalars(select(NodeModel).where(NodeModel.node_id == node.id).order_by(NodeModel.model_id))
+    return [{"model_id": row.model_id, "state": row.state, "error": row.error,
+             "progress": {"downloaded_bytes": row.downloaded_bytes, "total_bytes": row.total_bytes,
+                          "percent": percent(row.downloaded_bytes, row.total_bytes)}} for row in rows]
 
 
 def model_counts() -> dict[str, dict[str, int]]:

@@ -38,7 +38,6 @@
   let inFlight = null; // AbortController of the fragment request under way
   let refreshWanted = false; // a refresh was skipped because a dialog was open
   let lastHtml = null;
-  let pollTimer = null;
 
   // --- Small helpers -------------------------------------------------------------------------
 
@@ -184,25 +183,7 @@
     }
   }
 
-  function schedulePoll() {
-    window.clearTimeout(pollTimer);
-    if (document.visibilityState !== "hidden") {
-      pollTimer = window.setTimeout(poll, pollMs);
-    }
-  }
-
-  function poll() {
-    refresh().finally(schedulePoll);
-  }
-
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") {
-      window.clearTimeout(pollTimer); // no requests from a tab nobody looks at
-    } else {
-      poll();
-    }
-  });
-  schedulePoll();
+  window.LLMRouterUI.pollEvery(pollMs, function () { return refresh(); });
 
   // --- Search --------------------------------------------------------------------------------
 

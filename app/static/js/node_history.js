@@ -36,7 +36,6 @@
 
   let points = [];
   let plots = [];
-  let pollTimer = null;
   let latestRequest = 0;
 
   function cssColor(name) {
@@ -184,23 +183,10 @@
     }
   }
 
-  function schedulePoll() {
-    window.clearTimeout(pollTimer);
-    if (document.visibilityState !== "hidden") {
-      pollTimer = window.setTimeout(function () { load(false).finally(schedulePoll); }, pollMs);
-    }
-  }
-
+  const poller = window.LLMRouterUI.pollEvery(pollMs, function () { return load(false); });
   select.addEventListener("change", function () {
     build(); // the time axis labels change with the range
-    load(true).finally(schedulePoll);
-  });
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") {
-      window.clearTimeout(pollTimer);
-    } else {
-      load(false).finally(schedulePoll);
-    }
+    poller.now(function () { return load(true); });
   });
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", build);
   new ResizeObserver(function () {
@@ -211,5 +197,5 @@
       }
     });
   }).observe(section);
-  load(false).finally(schedulePoll);
+  poller.now();
 })();

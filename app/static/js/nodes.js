@@ -22,7 +22,6 @@
   const fill = window.LLMRouterUI.fill;
 
   let lastHtml = list.innerHTML;
-  let pollTimer = null;
   let inFlight = false;
   let opener = null; // the Remove button that opened the dialog
 
@@ -99,23 +98,7 @@
     }
   }
 
-  function schedulePoll() {
-    window.clearTimeout(pollTimer);
-    if (document.visibilityState !== "hidden") {
-      pollTimer = window.setTimeout(function () {
-        refresh().finally(schedulePoll);
-      }, pollMs);
-    }
-  }
-
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") {
-      window.clearTimeout(pollTimer);
-    } else {
-      refresh().finally(schedulePoll);
-    }
-  });
-  schedulePoll();
+  window.LLMRouterUI.pollEvery(pollMs, refresh);
 
   if (!dialog) {
     return; // viewers: no Remove buttons

@@ -55,5 +55,32 @@ window.LLMRouterUI = (function () {
     }
   }
 
-  return {fill: fill, say: say, focusKey: focusKey, findByKey: findByKey, swapKeepingFocus: swapKeepingFocus};
+  /* Runs `task` (which may return a promise) `ms` after its last run ended, while the tab is visible:
+   * a hidden tab sends no requests, and a tab shown again runs it at once. `now(other)` runs `other`
+   * (or `task`) at once and starts the wait again after it. */
+  function pollEvery(ms, task) {
+    let timer = null;
+    function schedule() {
+      window.clearTimeout(timer);
+      if (document.visibilityState !== "hidden") {
+        timer = window.setTimeout(run, ms);
+      }
+    }
+    function run(other) {
+      window.clearTimeout(timer);
+      return Promise.resolve((other || task)()).finally(schedule);
+    }
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") {
+        window.clearTimeout(timer);
+      } else {
+        run();
+      }
+    });
+    schedule();
+    return {now: run};
+  }
+
+  return {fill: fill, say: say, focusKey: focusKey, findByKey: findByKey, swapKeepingFocus: swapKeepingFocus,
+          pollEvery: pollEvery};
 })();
