@@ -38,9 +38,9 @@ def _percent(used: Any, total: Any) -> float | None:
     return 100.0 * used / total
 
 
-def _figures(sample: NodeSample) -> dict[str, float | None]:
+def _figures(online: bool, metrics: dict[str, Any] | None, active_requests: int) -> dict[str, float | None]:
     """What one sample says, as percentages (GPUs averaged over the node's GPUs) and a request count."""
-    metrics = sample.metrics or {}
+    metrics = metrics or {}
     gpus = [gpu for gpu in metrics.get("gpus") or [] if isinstance(gpu, dict)]
     utilization = [gpu["utilization_percent"] for gpu in gpus if isinstance(gpu.get("utilization_percent"), (int, float))]
     gpu_memory = [_percent(gpu.get("memory_used_bytes"), gpu.get("memory_total_bytes")) for gpu in gpus]
@@ -51,7 +51,7 @@ def _figures(sample: NodeSample) -> dict[str, float | None]:
         "memory_percent": _percent(metrics.get("memory_used_bytes"), metrics.get("memory_total_bytes")),
         "gpu_percent": sum(utilization) / len(utilization) if utilization else None,
         "gpu_memory_percent": sum(gpu_memory) / len(gpu_memory) if gpu_memory else None,
-        "active_requests": float(sample.active_requests) if sample.online else None,
+        "active_requests": float(active_requests) if online else None,
     }
 
 
@@ -66,17 +66,18 @@ def node_history(node: Node, window: str, now: datetime | None = None) -> dict[s
     end = as_utc(now or utcnow())
     start = end - span
     bucket = span / POINTS
-    grouped: list[list[NodeSample]] = [[] for _ in range(POINTS)]
-    samples = db.session.scalars(select(NodeSample).where(NodeSample.node_id == node.id, NodeSample.at > start,
-                                                          NodeSample.at <= end).order_by(NodeSample.at))
-    for sample in samples:
-        index = min(int((as_utc(sample.at) - start) / bucket), POINTS - 1)
-        grouped[index].append(sample)
+    grouped: list[list[tuple]] = [[] for _ in range(POINTS)]
+    # Plain rows, not ORM objects: a 7-day window holds some 60,000 samples per node.
+    rows = db.session.execute(select(NodeSample.at, NodeSample.online, NodeSample.metrics, NodeSample.active_requests)
+                              .where(NodeSample.node_id == node.id, NodeSample.at > start, NodeSample.at <= end))
+    for at, online, metrics, active_requests in rows:
+        index = min(int((as_utc(at) - start) / bucket), POINTS - 1)
+        grouped[index].append((online, metrics, active_requests))
     points = []
     for index, members in enumerate(grouped):
-        figures = [_figures(sample) for sample in members]
+        figures = [_figures(*member) for member in members]
         point: dict[str, Any] = {"at": iso_utc(start + bucket * (index + 1)),
-                                 "online": all(sample.online for sample in members) if members else None}
+                                 "online": all(member[0] for member in members) if members else None}
         for name in ("cpu_percent", "memory_percent", "gpu_percent", "gpu_memory_percent"):
             point[name] = _mean([item[name] for item in figures])
         requests = [item["active_requests"] for item in figures if item["active_requests"] is not None]

@@ -1,8 +1,8 @@
 /* A node's history graphs (uPlot, vendored in static/vendor/) and the same figures as a table.
  *
  * Reads GET /v0/nodes/<id>/history?window=... (evenly spaced points, null where there were no
- * figures) at load, when the time range changes and every poll interval. Lines differ by colour
- * and by dash pattern, so they can be told apart without colour; the legend is drawn here because
+ * figures) at load, when the time range changes, and again as the range needs (refreshMs). Lines
+ * differ by colour and by dash pattern, so they can be told apart without colour; the legend is drawn here because
  * uPlot's own is a live-value table that a screen reader would read at every mouse move. The
  * colours are the page's CSS variables (--chart-1 ... --chart-4), read again when the system
  * switches between light and dark.
@@ -37,6 +37,7 @@
   let points = [];
   let plots = [];
   let latestRequest = 0;
+  let bucketSeconds = 0; // the span of one point, from the last answer
 
   function cssColor(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -165,6 +166,7 @@
         message = fill(strings.loadFailed, {message: (body && body.error && body.error.message) || response.status});
       } else {
         points = body.points;
+        bucketSeconds = body.bucket_seconds;
         if (plots.length === 0) {
           build();
         } else {
@@ -183,7 +185,12 @@
     }
   }
 
-  const poller = window.LLMRouterUI.pollEvery(pollMs, function () { return load(false); });
+  // The last hour follows the page's poll interval; a longer range changes only once a point's span
+  // has passed (90 s to 42 min), and reading its samples costs the router far more: at most every 5 min.
+  function refreshMs() {
+    return select.value === "1h" ? pollMs : Math.max(pollMs, Math.min(bucketSeconds * 1000, 300000));
+  }
+  const poller = window.LLMRouterUI.pollEvery(refreshMs, function () { return load(false); });
   select.addEventListener("change", function () {
     build(); // the time axis labels change with the range
     poller.now(function () { return load(true); });

@@ -55,7 +55,8 @@ window.LLMRouterUI = (function () {
     }
   }
 
-  /* Runs `task` (which may return a promise) `ms` after its last run ended, while the tab is visible:
+  /* Runs `task` (which may return a promise) `ms` after its last run ended (`ms` may be a function,
+   * asked each time), while the tab is visible:
    * a hidden tab sends no requests, and a tab shown again runs it at once. `now(other)` runs `other`
    * (or `task`) at once and starts the wait again after it. */
   function pollEvery(ms, task) {
@@ -63,7 +64,7 @@ window.LLMRouterUI = (function () {
     function schedule() {
       window.clearTimeout(timer);
       if (document.visibilityState !== "hidden") {
-        timer = window.setTimeout(run, ms);
+        timer = window.setTimeout(run, typeof ms === "function" ? ms() : ms);
       }
     }
     function run(other) {
