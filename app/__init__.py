@@ -9,12 +9,15 @@ from typing import Any
 
 import flask_migrate
 from filelock import FileLock
-from flask import Flask
+from flask import Flask, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .converters import DatabaseId
 from .config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT, finish_config, load_config
 from .auth import init_auth
 from .cli import register_cli
 from .errors import register_error_handlers
+from .log_format import configure_logging
 from .extensions import babel, db, migrate
 from .i18n import select_locale
 from .services.catalog import load_catalog
@@ -33,10 +36,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     finish_config(settings, instance_path)
 
     app = Flask(__name__, instance_path=str(instance_path))
+    app.url_map.converters["int"] = DatabaseId  # before any route is added
     app.config.update(settings)
-    app.config.setdefault("MAX_CONTENT_LENGTH", 1024 * 1024)
     app.json.sort_keys = False
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind N reverse proxies, the client is the address the outermost trusted one saw; without
+        # this, every client shares the proxy's address (one login counter for all). Never trust more
+        # hops than there are proxies: a client could then name any address it likes.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    configure_logging(app.config["LOG_LEVEL"])
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     logging.getLogger("requests_cache").setLevel(logging.ERROR)  # Hub outages: hf_stats logs one line
 
@@ -50,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     babel.init_app(app, locale_selector=select_locale)
     register_error_handlers(app)
+    app.before_request(_limit_body)  # before init_auth's check, which may read a form
     init_auth(app)
     register_cli(app)
 
@@ -68,6 +78,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         app.extensions["scheduler"] = start_scheduler(app)
     return app
+
+
+def _limit_body() -> None:
+    """Every route takes at most MAX_CONTENT_LENGTH bytes (LLM_ROUTER_MAX_BODY_BYTES); /v1's inference
+    bodies (prompts, conversations) up to INFERENCE_MAX_BODY_BYTES. Werkzeug checks Content-Length
+    before reading a byte, and stops a chunked body at the limit: nothing larger is ever parsed."""
+    if request.path.startswith("/v1/"):
+        request.max_content_length = current_app.config["INFERENCE_MAX_BODY_BYTES"]
 
 
 def upgrade_database(app: Flask) -> None:

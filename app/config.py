@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
 
@@ -69,6 +71,13 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_ROUTING_CACHE_SECONDS": ("ROUTING_CACHE_SECONDS", 1.0, _at_least(0, float)),
     "LLM_ROUTER_API_KEY_CACHE_SECONDS": ("API_KEY_CACHE_SECONDS", 10.0, _at_least(0, float)),
     "LLM_ROUTER_INFERENCE_MAX_BODY_BYTES": ("INFERENCE_MAX_BODY_BYTES", 8 * 1024 * 1024, _at_least(1, int)),
+    # Hardening (docs/security.md): limits a hostile client, node or Hub cannot get past.
+    "LLM_ROUTER_MAX_BODY_BYTES": ("MAX_CONTENT_LENGTH", 1024 * 1024, _at_least(1024, int)),
+    "LLM_ROUTER_TRUSTED_PROXIES": ("TRUSTED_PROXIES", 0, _at_least(0, int)),
+    "LLM_ROUTER_KEY_MAX_CONCURRENCY": ("KEY_MAX_CONCURRENCY", 32, _at_least(0, int)),
+    "LLM_ROUTER_CLIENT_IDLE_TIMEOUT_SECONDS": ("CLIENT_IDLE_TIMEOUT_SECONDS", 60.0, _at_least(0.001, float)),
+    "LLM_ROUTER_NODE_DENY_NETWORKS": ("NODE_DENY_NETWORKS", "169.254.0.0/16,fe80::/10,0.0.0.0/8,224.0.0.0/4,"
+                                      "ff00::/8,255.255.255.255/32", str),
 }
 
 
@@ -97,6 +106,13 @@ def finish_config(config: dict[str, Any], instance_path: Path) -> None:
         config["SECRET_KEY"] = read_or_create_secret(instance_path / "secret_key")
     config["HF_ENDPOINT"] = str(config["HF_ENDPOINT"]).rstrip("/")
     config.setdefault("HF_CACHE_PATH", str(instance_path / "hf_cache"))
+    # The database holds password hashes and node tokens: owner-only, whatever the umask (outside
+    # systemd's UMask=0077, e.g. scripts/run.sh, files are 0644 by default). SQLite gives its -wal and
+    # -shm files the database's mode. The Hub cache is requests-cache's SQLite file (it adds ".sqlite").
+    database = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
+        make_private(instance_path / database.database)  # Flask-SQLAlchemy: relative to the instance folder
+    make_private(Path(f"{config['HF_CACHE_PATH']}.sqlite"))
     if not config.get("JWT_SECRET"):
         config["JWT_SECRET"] = read_or_create_secret(instance_path / "jwt_secret")
     # Cookies: HttpOnly and SameSite=Lax always; Secure when the router is served over HTTPS.
@@ -108,6 +124,21 @@ def finish_config(config: dict[str, Any], instance_path: Path) -> None:
         WTF_CSRF_CHECK_DEFAULT=False,  # checked in app.auth, for cookie-authenticated requests only
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a page left open overnight still works
     )
+
+
+def make_private(path: Path) -> None:
+    """Create `path` empty and readable by its owner only, or take group and other bits off an
+    existing file of ours (one created by an earlier version)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = path.stat().st_mode
+        if mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(mode & 0o700)
+        return
+    except FileNotFoundError:  # a folder that does not exist yet: its creator chooses
+        return
+    os.close(fd)
 
 
 def read_or_create_secret(path: Path) -> str:

@@ -69,8 +69,12 @@ def _http_error_message(exc: HTTPException) -> tuple[str, str]:
         return "method_not_allowed", _("%(method)s is not allowed on %(path)s.", method=request.method,
                                        path=request.path)
     if exc.code == 413:
+        limit = request.max_content_length
+        if limit:
+            return "request_too_large", _("The request body is too large: this endpoint takes at most %(limit)s "
+                                          "bytes.", limit=f"{limit:,}")
         return "request_too_large", _("The request body is too large.")
-    return (exc.name or "error").lower().replace(" ", "_"), exc.description or exc.name
+    return (exc.name or "error").lower().replace(" ", "_"), str(exc.description or exc.name)
 
 
 def _has_error_page(app: Flask) -> bool:
