@@ -16,18 +16,20 @@ It never advertises Xet storage (no ``X-Xet-Hash`` header, no ``xetHash`` in tre
 client always falls back to plain HTTP downloads that this server can answer.
 
 Failure modes for resilience tests: ``mode = "hang"`` (requests are read, never answered),
-``mode = "error500"``, and ``throttle_bytes_per_second`` for slow downloads.
+``mode = "error500"``, and ``throttle_bytes_per_second`` for slow downloads. For hostile-Hub tests,
+``rewrite_answers(repo_id, rewrite)`` replaces the JSON the Hub sends about one repo.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import socket
 import struct
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,6 +39,7 @@ __all__ = [
     "HubFile",
     "HubRepo",
     "HubImitation",
+    "JsonRewrite",
     "RecordedRequest",
     "gguf_bytes",
     "ct2_repo_files",
@@ -55,6 +58,10 @@ _LAST_MODIFIED = "2024-06-07T08:09:10.000Z"
 
 # Largest slice written to the socket in one call when not throttled (avoids copying huge bodies).
 _WRITE_SLICE = 1024 * 1024
+
+# A hostile Hub's answer about one repo: called with the route ("info" for /api/models/{repo}[/revision/{rev}],
+# "tree" for /api/models/{repo}/tree/...) and the honest JSON payload; returns what is sent instead.
+JsonRewrite = Callable[[str, object], object]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -499,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
             "library_name": None,
             "siblings": siblings,
         }
-        self._send_json(200, payload)
+        self._send_json(200, self.server.hub._rewritten(repo.repo_id, "info", payload))
 
     def _tree(self, repo: _RepoIndex, directory: str, params: dict[str, list[str]]) -> None:
         recursive = _is_true(params.get("recursive"))
@@ -518,7 +525,7 @@ class _Handler(BaseHTTPRequestHandler):
                     item["lfs"] = {"oid": entry.sha256, "size": entry.size, "pointerSize": entry.pointer_size}
                 items.append(item)
         items.sort(key=lambda item: str(item["path"]))
-        self._send_json(200, items)
+        self._send_json(200, self.server.hub._rewritten(repo.repo_id, "tree", items))
 
     def _route_resolve(self, repo_parts: list[str], rest: list[str]) -> None:
         repo = self.server.hub._get_repo("/".join(repo_parts))
@@ -636,6 +643,7 @@ class HubImitation:
     def __init__(self, repos: Iterable[HubRepo] = ()) -> None:
         self._lock = threading.Lock()
         self._repos: dict[str, _RepoIndex] = {}
+        self._rewrites: dict[str, JsonRewrite] = {}
         self._mode = "normal"
         self._mode_changed = threading.Condition(threading.Lock())
         self._stop_event = threading.Event()
@@ -664,6 +672,25 @@ class HubImitation:
     def _get_repo(self, repo_id: str) -> _RepoIndex | None:
         with self._lock:
             return self._repos.get(repo_id)
+
+    def rewrite_answers(self, repo_id: str, rewrite: JsonRewrite | None) -> None:
+        """Make the Hub hostile for one repo: `rewrite(route, payload)` returns the JSON to send instead
+        (a deep copy of the honest answer, so it may be changed in place). None answers honestly again.
+
+        Why: the router must survive a Hub whose answers are malformed (missing fields, strings or
+        huge numbers for sizes, odd revisions). Answers are serialized like Python's json module does,
+        so a float('inf') goes out as the non-standard `Infinity` token, which Python clients accept.
+        """
+        with self._lock:
+            if rewrite is None:
+                self._rewrites.pop(repo_id, None)
+            else:
+                self._rewrites[repo_id] = rewrite
+
+    def _rewritten(self, repo_id: str, route: str, payload: object) -> object:
+        with self._lock:
+            rewrite = self._rewrites.get(repo_id)
+        return payload if rewrite is None else rewrite(route, copy.deepcopy(payload))
 
     # -- behaviour switches -----------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ import requests
 import requests_cache
 from filelock import FileLock
 
+from .hub_inspect import hub_count, hub_size
+from .paths import is_safe_relative_path
+
 log = logging.getLogger(__name__)
 
 _MAX_PARALLEL_FETCHES = 8
@@ -73,7 +76,7 @@ class HubStatsCache:
             unique = list(dict.fromkeys(repos))
             failures = []
             with ThreadPoolExecutor(max_workers=_MAX_PARALLEL_FETCHES, thread_name_prefix="hf-stats") as pool:
-                for repo, (stats, problem) in zip(unique, pool.map(self._fetch, unique)):
+                for repo, (stats, problem) in zip(unique, pool.map(self._fetch_one, unique)):
                     if stats is not None:
                         self._stats[repo] = stats
                     else:
@@ -84,6 +87,13 @@ class HubStatsCache:
             return len(self._stats)
         finally:
             self._refresh_lock.release()
+
+    def _fetch_one(self, repo: str) -> tuple[HubStats | None, str | None]:
+        """`_fetch`, with any surprise in one repo's answer kept to that repo: it never ends the refresh."""
+        try:
+            return self._fetch(repo)
+        except Exception as exc:  # noqa: BLE001 - reported in the refresh's warning line
+            return None, f"unexpected answer ({type(exc).__name__})"
 
     def _fetch(self, repo: str) -> tuple[HubStats | None, str | None]:
         url = f"{self.endpoint}/api/models/{quote(repo, safe='/')}"
@@ -100,12 +110,19 @@ class HubStatsCache:
             fetched_at = getattr(response, "created_at", None) or datetime.now(timezone.utc)
             if fetched_at.tzinfo is None:
                 fetched_at = fetched_at.replace(tzinfo=timezone.utc)
-            sizes = {item["rfilename"]: int(item["size"]) for item in data.get("siblings") or []
-                     if isinstance(item, dict) and "rfilename" in item and isinstance(item.get("size"), int)}
-            return HubStats(downloads=int(data.get("downloads") or 0), likes=int(data.get("likes") or 0),
-                            fetched_at=fetched_at, file_sizes=sizes), None
-        except (ValueError, TypeError, AttributeError) as exc:
-            return None, f"unexpected answer ({exc})"
+            siblings = data.get("siblings") or []
+            if not isinstance(siblings, list):
+                return None, "unexpected answer (siblings is not a list)"
+            # Only sizes the router can store, of names that can be paths; others are left unknown.
+            sizes = {item["rfilename"]: item["size"] for item in siblings
+                     if isinstance(item, dict) and isinstance(item.get("rfilename"), str)
+                     and is_safe_relative_path(item["rfilename"]) and hub_size(item.get("size")) is not None}
+            downloads, likes = hub_count(data.get("downloads") or 0), hub_count(data.get("likes") or 0)
+            if downloads is None or likes is None:  # e.g. `Infinity`: this repo's figures stay unknown
+                return None, "unexpected answer (downloads or likes is not a count)"
+            return HubStats(downloads=downloads, likes=likes, fetched_at=fetched_at, file_sizes=sizes), None
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
+            return None, f"unexpected answer ({type(exc).__name__})"
 
     def close(self) -> None:
         self._session.close()

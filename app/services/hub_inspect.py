@@ -48,6 +48,14 @@ CT2_TOKENIZERS = ("tokenizer.json", "tokenizer.model", "vocabulary.json", "vocab
 _CT2_SKIP_SUFFIXES = (".md", ".gitattributes", ".png", ".jpg", ".jpeg", ".gif", ".safetensors", ".gguf", ".pt",
                       ".pth", ".h5", ".msgpack", ".onnx", ".ot", ".tflite")
 
+# What the Hub says is checked before it is used or stored (audit findings 12 and 18): sizes are whole
+# numbers of bytes below 2**53 (exact in JSON and JavaScript, far beyond any real repo, and 1.5 times it
+# still fits SQLite's INTEGER); revisions are full git commit ids, checksums full sha256 digests.
+MAX_HUB_SIZE = 2 ** 53
+_COMMIT_PATTERN = re.compile(r"[0-9a-f]{40}")
+_SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+_SHOWN_VALUE_LENGTH = 60
+
 
 @dataclass(frozen=True)
 class ModelReference:
@@ -132,8 +140,63 @@ def _checked_revision(revision: str) -> str:
     return revision
 
 
+def hub_size(value: object) -> int | None:
+    """`value` as a size in bytes when it is one the router can store (an int, 0 <= n < 2**53), else None.
+
+    bool is an int subclass and JSON floats, strings or huge numbers are not sizes: all are refused."""
+    if type(value) is not int or not 0 <= value < MAX_HUB_SIZE:
+        return None
+    return value
+
+
+def hub_count(value: object) -> int | None:
+    """A download or like count from the Hub: the same rule as a size (a finite, non-negative int)."""
+    return hub_size(value)
+
+
+def _shown(value: object) -> str:
+    """A Hub-provided value quoted for a message or a log line: repr escapes control characters."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_VALUE_LENGTH else text[:_SHOWN_VALUE_LENGTH - 3] + "..."
+
+
+def _bad_answer(reference: ModelReference, endpoint: str, reason: str) -> ApiError:
+    log.warning("the Hub at %s sent an unusable answer for %s@%s: %s", endpoint, reference.repo, reference.revision,
+                reason)
+    return ApiError(502, "hub_bad_answer", _("The Hugging Face Hub at %(endpoint)s sent an answer the router cannot "
+                                             "use for %(repo)s (%(reason)s); nothing was registered.",
+                                             endpoint=endpoint, repo=reference.repo, reason=reason), "repo")
+
+
+def _checked_file(reference: ModelReference, endpoint: str, sibling: object) -> HubFile | None:
+    """One sibling of the Hub's answer as a HubFile; None for names that must never become a path."""
+    name = getattr(sibling, "rfilename", None)
+    if not isinstance(name, str):
+        raise _bad_answer(reference, endpoint, _("a file name is %(value)s", value=_shown(name)))
+    if not is_safe_relative_path(name):
+        return None  # never let a Hub-provided name become a path
+    size = hub_size(sibling.size)
+    if size is None:
+        raise _bad_answer(reference, endpoint, _("the size of %(file)s is %(value)s, not a number of bytes",
+                                                 file=_shown(name), value=_shown(sibling.size)))
+    sha256 = None
+    if sibling.lfs is not None:
+        for value in (sibling.lfs.size, sibling.lfs.pointer_size):
+            if hub_size(value) is None:
+                raise _bad_answer(reference, endpoint, _("the size of %(file)s is %(value)s, not a number of bytes",
+                                                         file=_shown(name), value=_shown(value)))
+        sha256 = sibling.lfs.sha256
+        if not isinstance(sha256, str) or not _SHA256_PATTERN.fullmatch(sha256):
+            raise _bad_answer(reference, endpoint, _("the sha256 of %(file)s is %(value)s, not 64 hexadecimal digits",
+                                                     file=_shown(name), value=_shown(sha256)))
+    return HubFile(name=name, size=size, sha256=sha256)
+
+
 def list_repo_files(reference: ModelReference, endpoint: str, token: str | None, timeout: float) -> RepoListing:
-    """File names, sizes and checksums from the Hub; maps the Hub's failures to API errors."""
+    """File names, sizes and checksums from the Hub; maps the Hub's failures to API errors.
+
+    Every value is checked before it is returned: an answer the router cannot use is a 502
+    `hub_bad_answer`, so nothing the Hub invents (sizes, commit ids, checksums) is ever stored."""
     api = HfApi(endpoint=endpoint, token=token or False)
     try:
         info = api.model_info(reference.repo, revision=reference.revision, files_metadata=True, timeout=timeout)
@@ -153,13 +216,21 @@ def list_repo_files(reference: ModelReference, endpoint: str, token: str | None,
         raise ApiError(503, "hub_unavailable", _("The Hugging Face Hub at %(endpoint)s could not be reached "
                                                  "(%(reason)s). Nothing was registered; try again later.",
                                                  endpoint=endpoint, reason=type(exc).__name__)) from exc
-    files = []
-    for sibling in info.siblings or []:
-        if not is_safe_relative_path(sibling.rfilename):
-            continue  # never let a Hub-provided name become a path
-        sha256 = sibling.lfs.sha256 if sibling.lfs is not None else None
-        files.append(HubFile(name=sibling.rfilename, size=int(sibling.size or 0), sha256=sha256))
-    return RepoListing(repo=reference.repo, sha=info.sha or reference.revision, files=files)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # the client could not parse the answer
+        if isinstance(exc, KeyError):
+            detail = _("the field %(field)s is missing", field=_shown(exc.args[0] if exc.args else None))
+        else:
+            detail = _("it does not have the expected shape (%(error)s)", error=type(exc).__name__)
+        raise _bad_answer(reference, endpoint, detail) from exc
+    if not isinstance(info.sha, str) or not _COMMIT_PATTERN.fullmatch(info.sha):
+        raise _bad_answer(reference, endpoint, _("the commit id is %(value)s, not a git commit sha",
+                                                 value=_shown(info.sha)))
+    if not isinstance(info.siblings, list):
+        raise _bad_answer(reference, endpoint, _("the file list is missing"))
+    files = [item for item in (_checked_file(reference, endpoint, sibling) for sibling in info.siblings) if item]
+    if sum(item.size for item in files) >= MAX_HUB_SIZE:
+        raise _bad_answer(reference, endpoint, _("the files add up to more bytes than any repository holds"))
+    return RepoListing(repo=reference.repo, sha=info.sha, files=files)
 
 
 def quantization_of(filename: str) -> str | None:
@@ -256,4 +327,5 @@ def listed_size(format: str, filename: str, file_sizes: dict[str, int]) -> int |
         parts = _gguf_parts(chosen, files) if chosen else []
     else:
         parts = _ct2_files(files) or []
-    return sum(item.size for item in parts) or None
+    total = sum(item.size for item in parts)
+    return total if 0 < total < MAX_HUB_SIZE else None
