@@ -28,6 +28,8 @@ def _sqlite_settings(dbapi_connection: Any, _connection_record: Any) -> None:
     transaction; that matters under gevent, where a waiting database call stops the worker's every
     request. busy_timeout bounds the rare writer-writer wait. synchronous=NORMAL is durable in WAL
     mode except for the last transactions before a power cut (never a corrupt database).
+    foreign_keys=ON makes SQLite enforce the schema's foreign keys (it does not by default): deleting a
+    node then deletes its samples and model reports (ON DELETE CASCADE) instead of leaving them behind.
     """
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
@@ -36,5 +38,6 @@ def _sqlite_settings(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.execute("PRAGMA busy_timeout=5000")  # first, so that the switch below may wait its turn
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()

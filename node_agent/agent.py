@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # Platforms whose engines run on the GPU: only there do GPUs count for what a model must fit in.
 GPU_PLATFORMS = ("linux-cuda", "windows-cuda")
+# This node's registration with the router (id and token, mode 0600), so that a restart keeps its name.
+REGISTRATION_FILE = ".router-registration.json"
 
 
 def _size(value: int) -> str:
@@ -45,7 +47,9 @@ class Agent:
         self.gpus = system.gpus() if config.platform in GPU_PLATFORMS else []
         self.memory_bytes = config.memory_bytes or system.memory()[0]
         self.downloader = Downloader(config.hub_endpoint, token=config.hf_token)
-        self.client = RouterClient(config.router_url, config.api_key, self.registration_body)
+        # Kept beside the models (a dot file, which the store never touches): see RouterClient.
+        self.client = RouterClient(config.router_url, config.api_key, self.registration_body,
+                                   state_path=Path(config.models_dir) / REGISTRATION_FILE)
         self.engines = EngineManager(self.store, self._model_ready, config.engines, config.platform)
         self.server: NodeServer | None = None
         self.sync: SyncLoop | None = None

@@ -1,10 +1,13 @@
 """The node's side of the router protocol (docs/protocol.md, "Node -> router").
 
-Why a class with state: the router answers a registration with this node's id and a fresh token
-that the router will present on every call to the node. Both live in memory only (a restart
-registers again and gets a new token, so there is nothing worth persisting). When the router says
-it does not know the node (404 `node_not_found`, e.g. its database was reset or an admin removed
-the node) or refuses the credentials (401), the client registers again and retries once.
+Why a class with state: the router answers a registration with this node's id and a token that
+the router will present on every call to the node. The router lets a name be registered again only
+by the node that holds its current token (409 `node_name_taken` otherwise, so that one node key
+cannot take over another node), so the registration is also kept in a file (`state_path`, mode
+0600, in the models directory): a restarted agent sends it back as `X-Node-Token` and keeps its
+name. When the router says it does not know the node (404 `node_not_found`, e.g. its database was
+reset or an admin removed the node) or refuses the credentials (401), the client registers again
+and retries once; an unknown name needs no token.
 
 The router may be down when the agent starts, or restart later; `register_until_done` retries
 with exponential backoff until it succeeds or the agent stops. Neither the API key nor the token
@@ -13,10 +16,13 @@ ever appears in a log line or an exception message.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -75,13 +81,16 @@ class RouterClient:
     """Registers this node and reads its manifest. Safe to call from several threads (calls are serialised)."""
 
     def __init__(self, router_url: str, api_key: str, registration_body: Callable[[], dict[str, Any]],
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, max_backoff: float = MAX_BACKOFF) -> None:
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, max_backoff: float = MAX_BACKOFF,
+                 state_path: str | Path | None = None) -> None:
         self.router_url = router_url.rstrip("/")
         self._api_key = api_key
         self._registration_body = registration_body
         self.timeout = timeout
         self.max_backoff = max_backoff
         self._registration: Registration | None = None
+        self._state_path = Path(state_path) if state_path else None
+        self._saved_token = self._load_token()  # proves this node's name when registering again
         self._lock = threading.RLock()
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"llm-router-node-agent/{__version__}"
@@ -103,6 +112,43 @@ class RouterClient:
         registration = self._registration
         return registration.token if registration else None
 
+    # -- the registration kept on disk ------------------------------------------------------------
+
+    def _load_token(self) -> str | None:
+        """The token of the last registration with this router, if one was kept (never logged)."""
+        if self._state_path is None:
+            return None
+        try:
+            state = json.loads(self._state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the saved registration %s (%s)", self._state_path, type(exc).__name__)
+            return None
+        token = state.get("token") if isinstance(state, dict) else None
+        if not isinstance(token, str) or not token or state.get("router_url") != self.router_url:
+            return None  # another router's token proves nothing here (and is not sent to it)
+        return token
+
+    def _save(self, registration: Registration) -> None:
+        """Written 0600 from the start, then renamed over the old file: never readable by others, never half
+        written."""
+        self._saved_token = registration.token
+        if self._state_path is None:
+            return
+        state = {"router_url": self.router_url, "node_id": registration.node_id, "token": registration.token}
+        temporary = self._state_path.with_name(self._state_path.name + ".tmp")
+        try:
+            self._state_path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                os.fchmod(file.fileno(), 0o600)  # an older file's mode does not carry over
+                json.dump(state, file)
+            os.replace(temporary, self._state_path)
+        except OSError as exc:
+            log.warning("could not save the registration to %s (%s): a restarted agent may need an admin to "
+                        "remove this node before it can register again", self._state_path, type(exc).__name__)
+
     # -- calls ------------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, node_token: str | None = None, **kwargs: Any) -> requests.Response:
@@ -123,7 +169,9 @@ class RouterClient:
     def register(self) -> Registration:
         """POST /v0/nodes; keeps and returns the id and token. Raises RouterError."""
         with self._lock:
-            response = self._call("POST", "/v0/nodes", json=self._registration_body())
+            # The token proves that a name the router knows is this node's (the router keeps it then).
+            response = self._call("POST", "/v0/nodes", node_token=self.token or self._saved_token,
+                                  json=self._registration_body())
             if response.status_code not in (200, 201):
                 message, code = _error_of(response)
                 hint = ""
@@ -131,6 +179,9 @@ class RouterClient:
                     hint = " (is LLM_NODE_API_KEY a valid, unrevoked key?)"
                 elif response.status_code == 403:
                     hint = " (the API key needs the node scope)"
+                elif response.status_code == 409:
+                    hint = (" (another node has this name, or this node's saved registration was lost: choose "
+                            "another LLM_NODE_NAME, or have an admin remove the node on the router)")
                 raise RouterRejected(f"the router refused the registration: {message}{hint}",
                                      response.status_code, code)
             try:
@@ -147,6 +198,7 @@ class RouterClient:
                 raise RouterUnavailable("the router's registration answer has no id and token") from None
             known = self._registration is not None
             self._registration = registration
+            self._save(registration)
             log.info("%s with the router at %s as node %s (%s)", "registered again" if known else "registered",
                      self.router_url, registration.node_id, "known name" if response.status_code == 200 else "new")
             return registration

@@ -15,7 +15,10 @@ from .common import json_body
 @bp.post("/nodes")
 @access(Access.NODE)
 def register_node():
-    node, created = nodes.register_node(json_body())
+    """A name already registered is re-registered only by that node (its current token in X-Node-Token) or an
+    admin key: a node key is often shared by every node, and must not let one node take over another."""
+    node, created = nodes.register_node(json_body(), request.headers.get("X-Node-Token"),
+                                        admin=current_principal().is_admin)
     return jsonify({"id": node.id, "token": node.token, "poll_interval_seconds": current_app.config["NODE_POLL_SECONDS"],
                     "manifest_url": url_for("api_v0.node_manifest", node_id=node.id)}), 201 if created else 200
 

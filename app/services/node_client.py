@@ -10,22 +10,120 @@ library's `http.client` (what urllib3 builds on).
 Pooling: idle connections per node, last-used first. A connection a node closed while idle fails
 on the next request before any answer; that request is sent again once, on a new connection
 (what browsers do), so a stale connection is never mistaken for a dead node.
+
+Which addresses the router may call at all is decided here too (`parse_node_url`, `deny_networks`),
+for registration, polls and inference alike: a node URL is a plain http(s) base URL, and no
+connection goes to an address in LLM_ROUTER_NODE_DENY_NETWORKS (checked on the connected socket, so a
+name that resolves elsewhere later is caught too).
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
+import ipaddress
+import re
 import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit
 
 # Idle connections older than this are dropped, not reused: the node agent closes keep-alive
 # connections idle for 60 s, and reusing one it is about to close would waste a round trip.
 IDLE_SECONDS = 30.0
 MAX_IDLE_PER_NODE = 256
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# A host name's labels as DNS has them (RFC 1123; "_" too, as container names use it).
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*", re.IGNORECASE)
+_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*/?")
+
+
+# --- Which node addresses the router may call (docs/security.md) -----------------------------------
+
+@functools.lru_cache(maxsize=8)
+def deny_networks(spec: str) -> tuple[Network, ...]:
+    """LLM_ROUTER_NODE_DENY_NETWORKS ("169.254.0.0/16,fe80::/10"); ValueError names a bad entry."""
+    networks = []
+    for item in spec.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"LLM_ROUTER_NODE_DENY_NETWORKS: {item.strip()!r} is not a network "
+                                 "such as 169.254.0.0/16") from None
+    return tuple(networks)
+
+
+def is_denied(address: str, networks: tuple[Network, ...]) -> bool:
+    """True when `address` (an IP literal, as getaddrinfo or getpeername gives it) is in a denied network.
+    IPv4 written as IPv6 (::ffff:169.254.169.254) counts as the IPv4 address; anything unparsable is denied."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
+    candidates = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        candidates.append(ip.ipv4_mapped)
+    return any(candidate in network for candidate in candidates for network in networks)
+
+
+def parse_node_url(url: str) -> SplitResult:
+    """The parts of a node's base URL, or ValueError saying why it is none: http(s), a host name or an IP
+    literal, a port in 1..65535, an optional plain base path, and nothing else (no user, query or
+    fragment: what the router appends must stay the path it calls)."""
+    if not url.isascii() or not url.isprintable() or any(char in url for char in " ?#\\@"):
+        raise ValueError("unexpected characters")
+    parts = urlsplit(url)  # ValueError for an unclosed "[" and other garbled hosts
+    if parts.scheme not in ("http", "https") or parts.username is not None or parts.query or parts.fragment:
+        raise ValueError("not a plain http(s) URL")
+    host = parts.hostname or ""
+    if not (_is_ip(host) or _is_hostname(host)):
+        raise ValueError("not a host name or an IP address")
+    port = parts.port  # ValueError when out of range or not a number
+    if port is not None and not 0 < port < 65536:
+        raise ValueError("port out of range")
+    if not _PATH.fullmatch(parts.path) or any(part in (".", "..") for part in parts.path.split("/")):
+        raise ValueError("not a plain base path")
+    return parts
+
+
+def _is_hostname(host: str) -> bool:
+    """A DNS name whose last label is not a number: "10.1", "0x7f.1" or "2852039166" are numbers that the
+    resolver would turn into addresses (2852039166 is 169.254.169.254)."""
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    return (0 < len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
+            and not _NUMBER.fullmatch(labels[-1]))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def denied_addresses(host: str, port: int, networks: tuple[Network, ...]) -> list[str] | None:
+    """The addresses of `host` that are denied ([] when none is); None when the name does not resolve now.
+    An IP literal is checked as it is, without any lookup."""
+    if _is_ip(host):
+        return [host] if is_denied(host, networks) else []
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    return [str(info[4][0]) for info in infos if is_denied(str(info[4][0]), networks)]
+
+
+def check_peer(sock: socket.socket, networks: tuple[Network, ...]) -> None:
+    """At connection time, whatever the name resolved to: OSError when the peer is in a denied network."""
+    if networks and is_denied(str(sock.getpeername()[0]), networks):
+        raise OSError("the node's address is in LLM_ROUTER_NODE_DENY_NETWORKS")
 
 
 @dataclass(frozen=True)
@@ -39,13 +137,19 @@ class NodeTarget:
     port: int
     base_path: str
     authorization: str  # "Bearer <node token>": the router's credential, never the client's
+    deny: tuple[Network, ...] = field(default=(), compare=False, repr=False)  # checked on every new connection
 
     @classmethod
-    def of(cls, node_id: str, name: str, url: str, token: str) -> "NodeTarget":
-        parts = urlsplit(url)
-        scheme = parts.scheme or "http"
-        return cls(node_id, name, scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80),
-                   parts.path.rstrip("/"), f"Bearer {token}")
+    def of(cls, node_id: str, name: str, url: str, token: str, deny: tuple[Network, ...] = ()) -> "NodeTarget":
+        """ValueError when `url` is no valid node URL (a row stored by an older router) or its host is an
+        address in `deny`."""
+        parts = parse_node_url(url)
+        scheme = parts.scheme
+        host = parts.hostname or ""
+        if _is_ip(host) and is_denied(host, deny):
+            raise ValueError("the node's address is in LLM_ROUTER_NODE_DENY_NETWORKS")
+        return cls(node_id, name, scheme, host, parts.port or (443 if scheme == "https" else 80),
+                   parts.path.rstrip("/"), f"Bearer {token}", deny)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -144,7 +248,7 @@ class NodeConnections:
                 return
         _close(sock)
 
-    def _connect(self, scheme: str, host: str, port: int) -> socket.socket:
+    def _connect(self, scheme: str, host: str, port: int, deny: tuple[Network, ...] = ()) -> socket.socket:
         try:
             sock = socket.create_connection((host, port), timeout=self.connect_timeout)
         except TimeoutError:
@@ -152,6 +256,7 @@ class NodeConnections:
         except OSError as exc:
             raise NodeUnreachable(exc.strerror or type(exc).__name__) from None
         try:
+            check_peer(sock, deny)  # the name may resolve elsewhere now than at registration
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 if self._tls is None:
@@ -159,7 +264,7 @@ class NodeConnections:
                 sock = self._tls.wrap_socket(sock, server_hostname=host)
         except OSError as exc:
             _close(sock)
-            raise NodeUnreachable(exc.strerror or type(exc).__name__) from None
+            raise NodeUnreachable(exc.strerror or str(exc) or type(exc).__name__) from None
         sock.settimeout(self.read_timeout)  # between bytes of the answer, the first one included
         return sock
 
@@ -178,7 +283,7 @@ class NodeConnections:
                     raise
                 # A reused connection that fails before any answer was most likely closed by the node
                 # while idle: send once more on a new connection.
-        return self._send(self._connect(*key), key, data)
+        return self._send(self._connect(*key, target.deny), key, data)
 
     def _send(self, sock: socket.socket, key: tuple[str, str, int], data: bytes) -> Exchange:
         response = None

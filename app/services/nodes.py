@@ -7,18 +7,22 @@ report, and derives each model's lifecycle from those reports.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from flask import Flask, current_app
 from flask_babel import gettext as _
+from requests.adapters import HTTPAdapter
 from sqlalchemy import delete, func, select
 
 from ..errors import ApiError
@@ -26,6 +30,7 @@ from ..extensions import db
 from ..models import Node, NodeModel, NodeSample, RegisteredModel, iso_utc, utcnow
 from .hub_inspect import ModelReference, choose_artifact, list_repo_files
 from .lifecycle import NodeModelState, percent
+from .node_client import Network, check_peer, denied_addresses, deny_networks, parse_node_url
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +44,18 @@ NODE_STATES = ("pending", "downloading", "ready", "error")
 OFFLINE_AFTER_FAILED_POLLS = 3
 SAMPLE_RETENTION = timedelta(days=7)
 _POLL_WORKERS = 64
-_session = requests.Session()
-_session.headers["User-Agent"] = "llm-router"
+# What a node may report (docs/protocol.md): a status answer is read up to this size, and only its
+# known fields are kept, typed and bounded, so that what a node says never grows the database or
+# breaks a page, and a URL pointing elsewhere than a node reads back nothing but "unreachable".
+MAX_STATUS_BYTES = 1024 * 1024
+STATUS_DEADLINE_SECONDS = 10.0
+MAX_BYTES = 2 ** 60  # 1 EiB: more than any machine, and well within SQLite's 64-bit integers
+MAX_CPUS = 1 << 20
+MAX_GPUS = 64
+MAX_REPORTS = 10_000
+MAX_LOADED_MODELS = 1000
+UNREACHABLE = "unreachable"  # all a failed poll says: no port scanner (details go to the router's log only)
+MALFORMED = "malformed status"
 
 
 # --- Registration ---------------------------------------------------------------------------------
@@ -50,48 +65,86 @@ def _require(condition: bool, field: str, message: str) -> None:
         raise ApiError(400, "invalid_node", message, field)
 
 
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _is_count(value: Any, limit: int = MAX_BYTES) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit
+
+
+def node_deny_networks() -> tuple[Network, ...]:
+    """LLM_ROUTER_NODE_DENY_NETWORKS, parsed (once per value)."""
+    return deny_networks(current_app.config.get("NODE_DENY_NETWORKS") or "")
+
+
+def _check_url(url: Any) -> str:
+    """The node's base URL without a trailing slash; a 400 for anything the router must not call."""
+    message = _("'url' must be the node's http(s) address, such as http://10.0.0.5:8090: a host name or an IP "
+                "address, a port from 1 to 65535, no user name, query or fragment.")
+    try:
+        parts = parse_node_url(url) if isinstance(url, str) and len(url) <= 255 else None
+    except ValueError:
+        parts = None
+    _require(parts is not None, "url", message)
+    assert parts is not None and isinstance(url, str)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    # An IP literal is checked without any lookup; a name is resolved now (and its address checked again at
+    # every connection, for a name that resolves elsewhere later). A name that does not resolve yet is let be.
+    denied = denied_addresses(host, port, node_deny_networks())
+    _require(not denied, "url", _("The node's address %(address)s is in a network the router does not call "
+                                  "(LLM_ROUTER_NODE_DENY_NETWORKS).", address=", ".join(denied or [])))
+    return url.rstrip("/")
 
 
 def parse_registration(body: Any) -> dict[str, Any]:
     _require(isinstance(body, dict), "body", _("The request body must be a JSON object."))
-    name, url, platform = body.get("name"), body.get("url"), body.get("platform")
+    name, platform = body.get("name"), body.get("platform")
     _require(isinstance(name, str) and 0 < len(name) <= 100 and name.isprintable(), "name",
              _("'name' must be 1 to 100 printable characters."))
-    parts = urlsplit(url) if isinstance(url, str) and len(url) <= 255 else None
-    _require(parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname), "url",
-             _("'url' must be the node's http(s) address, such as http://10.0.0.5:8090."))
+    url = _check_url(body.get("url"))
     _require(platform in PLATFORMS, "platform", _("'platform' must be one of: %(values)s.", values=", ".join(PLATFORMS)))
     engines = body.get("engines")
     _require(isinstance(engines, list) and all(engine in ENGINES for engine in engines), "engines",
              _("'engines' must be a list of: %(values)s.", values=", ".join(ENGINES)))
-    _require(_is_count(body.get("cpu_count", 0)), "cpu_count", _("'cpu_count' must be a whole number."))
-    _require(_is_count(body.get("memory_bytes", 0)), "memory_bytes", _("'memory_bytes' must be a whole number."))
+    _require(_is_count(body.get("cpu_count", 0), MAX_CPUS), "cpu_count",
+             _("'cpu_count' must be a whole number from 0 to %(max)s.", max=MAX_CPUS))
+    _require(_is_count(body.get("memory_bytes", 0)), "memory_bytes",
+             _("'memory_bytes' must be a whole number from 0 to %(max)s.", max=MAX_BYTES))
     gpus = body.get("gpus", [])
-    _require(isinstance(gpus, list) and all(isinstance(gpu, dict) and isinstance(gpu.get("name"), str)
-                                            and _is_count(gpu.get("memory_bytes")) for gpu in gpus), "gpus",
-             _("'gpus' must be a list of {name, memory_bytes}."))
+    _require(isinstance(gpus, list) and len(gpus) <= MAX_GPUS
+             and all(isinstance(gpu, dict) and isinstance(gpu.get("name"), str)
+                     and _is_count(gpu.get("memory_bytes")) for gpu in gpus), "gpus",
+             _("'gpus' must be a list of at most %(count)s {name, memory_bytes}, with memory_bytes from 0 to "
+               "%(max)s.", count=MAX_GPUS, max=MAX_BYTES))
     version = body.get("version", "")
     _require(isinstance(version, str) and len(version) <= 32, "version", _("'version' must be a short string."))
-    return {"name": name, "url": url.rstrip("/"), "platform": platform, "engines": sorted(set(engines)),
+    return {"name": name, "url": url, "platform": platform, "engines": sorted(set(engines)),
             "cpu_count": body.get("cpu_count", 0), "memory_bytes": body.get("memory_bytes", 0),
             "gpus": [{"name": gpu["name"][:100], "memory_bytes": gpu["memory_bytes"]} for gpu in gpus],
             "version": version}
 
 
-def register_node(body: Any) -> tuple[Node, bool]:
-    """Create the node, or update it in place when the name is known (its id stays)."""
+def register_node(body: Any, presented_token: str | None = None, admin: bool = False) -> tuple[Node, bool]:
+    """Create the node, or update it in place when the name is known (its id stays).
+
+    A known name is that node's only when the caller proves it: the node's current token (`presented_token`,
+    which then stays the node's token, so that a registration retried after a lost answer still works), or
+    an admin key (which replaces the token). Otherwise any node key could take over another node's name.
+    """
     fields = parse_registration(body)
     node = db.session.scalar(select(Node).where(Node.name == fields["name"]))
     created = node is None
+    proven = not created and token_matches(node, presented_token)
+    if not created and not proven and not admin:
+        raise ApiError(409, "node_name_taken", _(
+            "A node named %(name)s is already registered. To register it again, send its current token in "
+            "X-Node-Token, or remove that node first.", name=fields["name"]), "name")
     if created:
         node = Node(id=secrets.token_hex(16), **fields)
         db.session.add(node)
     else:
         for key, value in fields.items():
             setattr(node, key, value)
-    node.token = secrets.token_urlsafe(32)
+    if not proven:
+        node.token = secrets.token_urlsafe(32)
     node.online, node.failed_polls, node.last_error, node.last_seen_at = True, 0, None, utcnow()
     db.session.commit()
     log.info("node %s (%s) %s at %s", node.name, node.id, "registered" if created else "registered again", node.url)
@@ -99,7 +152,7 @@ def register_node(body: Any) -> tuple[Node, bool]:
 
 
 def token_matches(node: Node, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(node.token.encode(), presented.encode())
+    return bool(presented) and hmac.compare_digest(node.token.encode(), presented.encode())  # type: ignore[union-attr]
 
 
 def all_nodes() -> list[Node]:
@@ -118,7 +171,8 @@ def node_record(node: Node) -> dict[str, Any]:
     return {"id": node.id, "name": node.name, "url": node.url, "platform": node.platform, "engines": node.engines,
             "cpu_count": node.cpu_count, "memory_bytes": node.memory_bytes, "gpus": node.gpus,
             "version": node.version, "online": node.online, "failed_polls": node.failed_polls,
-            "last_error": node.last_error, "metrics": node.metrics, "active_requests": node.active_requests,
+            "last_error": node.last_error, "metrics": shape_metrics(node.metrics),
+            "active_requests": node.active_requests,
             "loaded_models": node.loaded_models or [],
             "registered_at": iso_utc(node.registered_at), "last_seen_at": iso_utc(node.last_seen_at)}
 
@@ -142,6 +196,10 @@ def model_counts() -> dict[str, dict[str, int]]:
 
 
 def delete_node(node: Node) -> None:
+    """The node with everything it reported: its model reports and samples (also removed by the database's
+    ON DELETE CASCADE now that foreign keys are on; explicit here so that no row is left either way)."""
+    db.session.execute(delete(NodeModel).where(NodeModel.node_id == node.id))
+    db.session.execute(delete(NodeSample).where(NodeSample.node_id == node.id))
     db.session.delete(node)
     db.session.commit()
     log.info("node %s (%s) removed", node.name, node.id)
@@ -209,9 +267,50 @@ def _count(value: Any) -> int:
     """A byte or request count from a node; anything else is a malformed status."""
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"not a count: {value!r}")
+    if not _is_count(value):
+        raise ValueError(f"not a count: {str(value)[:40]!r}")
     return value
+
+
+def _short_text(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value.isprintable() else None
+
+
+def _number(value: Any, low: float, high: float) -> float | int | None:
+    """A finite number from a node, clamped to [low, high]; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return min(max(value, low), high)
+
+
+def shape_metrics(raw: Any) -> dict[str, Any]:
+    """The protocol's `metrics`, typed and bounded: known numeric keys and a GPU list of known shape.
+    Unknown fields are dropped and wrong types left out, so pages and graphs get numbers or nothing."""
+    if not isinstance(raw, dict):
+        return {}
+    metrics: dict[str, Any] = {}
+    cpu = _number(raw.get("cpu_percent"), 0, 100)
+    if cpu is not None:
+        metrics["cpu_percent"] = cpu
+    for key in ("memory_used_bytes", "memory_total_bytes"):
+        if _is_count(raw.get(key)):
+            metrics[key] = raw[key]
+    gpus = raw.get("gpus")
+    if isinstance(gpus, list):
+        shaped = []
+        for gpu in gpus[:MAX_GPUS]:
+            if not isinstance(gpu, dict):
+                continue
+            item: dict[str, Any] = {"name": _short_text(gpu.get("name"), 100) or ""}
+            utilization = _number(gpu.get("utilization_percent"), 0, 100)
+            if utilization is not None:
+                item["utilization_percent"] = utilization
+            for key in ("memory_used_bytes", "memory_total_bytes"):
+                if _is_count(gpu.get(key)):
+                    item[key] = gpu[key]
+            shaped.append(item)
+        metrics["gpus"] = shaped
+    return metrics
 
 
 def _parse_report(item: Any) -> NodeModel:
@@ -226,10 +325,11 @@ def _parse_report(item: Any) -> NodeModel:
 
 def apply_status(node: Node, status: dict[str, Any]) -> None:
     """A successful poll: the node's reports replace the previous ones; the node is online.
-    Raises ValueError, before changing anything, when the status is malformed."""
+    Raises ValueError, before changing anything, when the status is malformed. Only the protocol's fields
+    are kept, typed and bounded (see `shape_metrics`)."""
     models = status.get("models") or []
-    if not isinstance(models, list):
-        raise ValueError("'models' is not a list")
+    if not isinstance(models, list) or len(models) > MAX_REPORTS:
+        raise ValueError(f"'models' is not a list of at most {MAX_REPORTS} reports")
     reports = [_parse_report(item) for item in models]
     active_requests = _count(status.get("active_requests"))
     db.session.execute(delete(NodeModel).where(NodeModel.node_id == node.id))
@@ -239,11 +339,12 @@ def apply_status(node: Node, status: dict[str, Any]) -> None:
     if not node.online:
         log.info("node %s (%s) is online again", node.name, node.id)
     node.online, node.failed_polls, node.last_error, node.last_seen_at = True, 0, None, utcnow()
-    node.metrics = status.get("metrics") if isinstance(status.get("metrics"), dict) else {}
+    node.metrics = shape_metrics(status.get("metrics"))
     node.active_requests = active_requests
     loaded = status.get("loaded_models")
-    node.loaded_models = [str(model_id)[:255] for model_id in loaded[:1000]] if isinstance(loaded, list) else []
-    node.version = str(status.get("version") or node.version)[:32]
+    node.loaded_models = ([model_id[:255] for model_id in loaded[:MAX_LOADED_MODELS] if isinstance(model_id, str)]
+                          if isinstance(loaded, list) else [])
+    node.version = _short_text(status.get("version"), 32) or node.version
     db.session.add(NodeSample(node_id=node.id, online=True, metrics=node.metrics,
                               active_requests=node.active_requests))
 
@@ -257,19 +358,103 @@ def record_failed_poll(node: Node, reason: str) -> None:
     db.session.add(NodeSample(node_id=node.id, online=node.online, metrics={}, active_requests=0))
 
 
-def _fetch_status(target: tuple[str, str, str]) -> tuple[str, dict | None, str | None]:
-    node_id, url, token = target
+# --- HTTP to nodes' management endpoints ----------------------------------------------------------
+
+class _PeerCheck:
+    """Refuses, once connected, a peer in LLM_ROUTER_NODE_DENY_NETWORKS: what a node's name resolves to
+    may have changed since it registered."""
+
+    deny: tuple[Network, ...] = ()
+
+    def _new_conn(self):  # type: ignore[no-untyped-def]
+        sock = super()._new_conn()  # type: ignore[misc]
+        try:
+            check_peer(sock, self.deny)
+        except OSError as exc:
+            sock.close()
+            raise urllib3.exceptions.NewConnectionError(self, str(exc)) from None  # type: ignore[arg-type]
+        return sock
+
+
+class _GuardedConnection(_PeerCheck, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _GuardedTlsConnection(_PeerCheck, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, deny: tuple[Network, ...]) -> None:
+        self._deny = deny
+        super().__init__(pool_maxsize=_POLL_WORKERS)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        plain = type("GuardedConnection", (_GuardedConnection,), {"deny": self._deny})
+        tls = type("GuardedTlsConnection", (_GuardedTlsConnection,), {"deny": self._deny})
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("GuardedPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": plain}),
+            "https": type("GuardedTlsPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": tls})}
+
+
+_sessions: dict[tuple[Network, ...], requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session_for(deny: tuple[Network, ...]) -> requests.Session:
+    """One pooled session per deny list. It keeps no cookies (a node's cookie would otherwise go to every
+    node on the same host), follows no redirects (callers say so), and ignores the environment's proxies
+    (nodes are called directly, as the inference path does)."""
+    with _sessions_lock:
+        session = _sessions.get(deny)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            session.headers.update({"User-Agent": "llm-router", "Accept-Encoding": "identity"})
+            adapter = _GuardedAdapter(deny)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _sessions[deny] = session
+        return session
+
+
+def _read_capped(response: requests.Response, limit: int, deadline: float) -> bytes | None:
+    """The body, or None when it is longer than `limit` or still arriving at `deadline`."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > limit or time.monotonic() > deadline:
+            return None
+    return bytes(body)
+
+
+def _fetch_status(target: tuple[str, str, str, tuple[Network, ...]]) -> tuple[str, dict | None, str | None]:
+    """(node id, status, None), or (node id, None, what went wrong) for the router's log only: the node
+    record says just UNREACHABLE, so that a registered URL cannot be used to scan ports."""
+    node_id, url, token, deny = target
+    deadline = time.monotonic() + STATUS_DEADLINE_SECONDS
     try:
-        response = _session.get(f"{url}/v0/status", headers={"Authorization": f"Bearer {token}"}, timeout=(2, 5))
+        with _session_for(deny).get(f"{url}/v0/status", headers={"Authorization": f"Bearer {token}"},
+                                    timeout=(2, 5), allow_redirects=False, stream=True) as response:
+            if response.status_code != 200:
+                return node_id, None, f"HTTP {response.status_code}"
+            body = _read_capped(response, MAX_STATUS_BYTES, deadline)
     except requests.RequestException as exc:
-        return node_id, None, f"{type(exc).__name__} reaching {url}"
-    if response.status_code != 200:
-        return node_id, None, f"HTTP {response.status_code} from {url}/v0/status"
+        return node_id, None, type(exc).__name__
+    if body is None:
+        return node_id, None, f"an answer over {MAX_STATUS_BYTES} bytes, or slower than {STATUS_DEADLINE_SECONDS:g} s"
     try:
-        payload = response.json()
-    except ValueError:
-        return node_id, None, f"{url}/v0/status did not answer JSON"
-    return (node_id, payload, None) if isinstance(payload, dict) else (node_id, None, "status is not an object")
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return node_id, None, "an answer that is not JSON"
+    if not isinstance(payload, dict):
+        return node_id, None, "an answer that is not a JSON object"
+    return node_id, payload, None
 
 
 def poll_all() -> None:
@@ -277,33 +462,40 @@ def poll_all() -> None:
     nodes = {node.id: node for node in all_nodes()}
     if not nodes:
         return
-    targets = [(node.id, node.url, node.token) for node in nodes.values()]
+    deny = node_deny_networks()
+    targets = [(node.id, node.url, node.token, deny) for node in nodes.values()]
     with ThreadPoolExecutor(max_workers=min(_POLL_WORKERS, len(targets)), thread_name_prefix="poll") as pool:
         results = list(pool.map(_fetch_status, targets))
-    for node_id, payload, problem in results:
+    for node_id, payload, detail in results:
+        node, problem = nodes[node_id], UNREACHABLE
         if payload is not None:
             try:
-                apply_status(nodes[node_id], payload)
+                apply_status(node, payload)
                 continue
             except ValueError as exc:  # one node's bad answer must not stop the others' polls
-                problem = f"malformed status from {nodes[node_id].url}: {exc}"
-        record_failed_poll(nodes[node_id], problem or "unknown error")
+                problem, detail = MALFORMED, f"malformed status: {exc}"
+        # The details, in the log only: at the first failure in a row (then the node's record says it).
+        log.log(logging.INFO if node.failed_polls == 0 else logging.DEBUG, "status poll of node %s (%s) at %s "
+                "failed: %s", node.name, node.id, node.url, detail)
+        record_failed_poll(node, problem)
     db.session.execute(delete(NodeSample).where(NodeSample.at < utcnow() - SAMPLE_RETENTION))
     db.session.commit()
 
 
 # --- Telling nodes to sync ------------------------------------------------------------------------
 
-def _send_one_sync(target: tuple[str, str]) -> None:
-    url, token = target
+def _send_one_sync(target: tuple[str, str, tuple[Network, ...]]) -> None:
+    url, token, deny = target
     try:
-        _session.post(f"{url}/v0/sync", headers={"Authorization": f"Bearer {token}"}, timeout=(2, 3))
+        # The answer is not read: a node has nothing to say here, and a hostile one could say a lot.
+        _session_for(deny).post(f"{url}/v0/sync", headers={"Authorization": f"Bearer {token}"}, timeout=(2, 3),
+                                allow_redirects=False, stream=True).close()
     except requests.RequestException as exc:
         log.info("sync notification to %s failed (%s); the node will see the change at its next sync",
                  url, type(exc).__name__)
 
 
-def _send_sync(targets: list[tuple[str, str]]) -> None:
+def _send_sync(targets: list[tuple[str, str, tuple[Network, ...]]]) -> None:
     """All at once, so a few unresponsive nodes delay no other."""
     with ThreadPoolExecutor(max_workers=min(_POLL_WORKERS, len(targets)), thread_name_prefix="notify") as pool:
         list(pool.map(_send_one_sync, targets))
@@ -311,7 +503,8 @@ def _send_sync(targets: list[tuple[str, str]]) -> None:
 
 def notify_all() -> None:
     """Best effort, off the request path: a missed notification only delays (nodes re-read manifests)."""
-    targets = [(node.url, node.token) for node in all_nodes() if node.online]
+    deny = node_deny_networks()
+    targets = [(node.url, node.token, deny) for node in all_nodes() if node.online]
     if targets:
         threading.Thread(target=_send_sync, args=(targets,), name="notify-nodes", daemon=True).start()
 

@@ -10,9 +10,11 @@ ready is found there and the table refreshed, and any other answer says precisel
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -21,7 +23,9 @@ from ..extensions import db
 from ..models import Node, NodeModel, RegisteredModel
 from . import registry
 from .lifecycle import NodeModelState
-from .node_client import NodeTarget
+from .node_client import NodeTarget, deny_networks
+
+log = logging.getLogger(__name__)
 
 
 class RoutingTable:
@@ -30,6 +34,7 @@ class RoutingTable:
         self._ready: dict[str, tuple[NodeTarget, ...]] = {}
         self._expires = 0.0
         self._lock = threading.Lock()
+        self._unusable: set[tuple[str, str]] = set()  # (node id, url) already logged as unusable
 
     def invalidate(self) -> None:
         self._expires = 0.0
@@ -52,8 +57,19 @@ class RoutingTable:
             .where(NodeModel.state == "ready", Node.online.is_(True), RegisteredModel.cancelled.is_(False))
             .order_by(Node.name))
         ready: dict[str, list[NodeTarget]] = {}
+        deny = deny_networks(current_app.config.get("NODE_DENY_NETWORKS") or "")
         for model_id, node_id, name, url, token in rows:
-            ready.setdefault(model_id, []).append(NodeTarget.of(node_id, name, url, token))
+            # One bad row (a URL stored by an older router, or one now denied) must not break routing for
+            # every model: that node is skipped, and said so once.
+            try:
+                target = NodeTarget.of(node_id, name, url, token, deny)
+            except ValueError as exc:
+                if (node_id, url) not in self._unusable:
+                    self._unusable.add((node_id, url))
+                    log.warning("node %s (%s) is not routed to: its URL %r cannot be used (%s); it must register "
+                                "again", name, node_id, url, exc)
+                continue
+            ready.setdefault(model_id, []).append(target)
         self._ready = {model_id: tuple(targets) for model_id, targets in ready.items()}
         self._expires = time.monotonic() + self.ttl
 

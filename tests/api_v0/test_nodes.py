@@ -87,10 +87,14 @@ def fake_node():
 def test_registration_keeps_the_id_and_replaces_the_token(client, node_client):
     first = node_client.post("/v0/nodes", json=node_body())
     assert first.status_code == 201
-    again = node_client.post("/v0/nodes", json=node_body(url="http://127.0.0.1:10"))
+    # The node proves its name with its current token (tests/security/test_nodes.py: finding 4), and keeps it.
+    again = node_client.post("/v0/nodes", json=node_body(url="http://127.0.0.1:10"),
+                             headers={"X-Node-Token": first.get_json()["token"]})
     assert again.status_code == 200
     assert again.get_json()["id"] == first.get_json()["id"]
-    assert again.get_json()["token"] != first.get_json()["token"]
+    assert again.get_json()["token"] == first.get_json()["token"]
+    replaced = client.post("/v0/nodes", json=node_body(url="http://127.0.0.1:10"))  # an admin replaces it
+    assert replaced.status_code == 200 and replaced.get_json()["token"] != first.get_json()["token"]
     listed = client.get("/v0/nodes").get_json()["nodes"]
     assert [(n["name"], n["url"], n["online"]) for n in listed] == [("gpu-box", "http://127.0.0.1:10", True)]
     assert "token" not in listed[0] and first.get_json()["token"] not in json.dumps(listed)
