@@ -6,6 +6,7 @@ applies explicit overrides on top (tests use this), so a setting is never read a
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -30,6 +31,16 @@ def _at_least(minimum: float, convert: Any) -> Any:
             raise ValueError(f"must be at least {minimum}")
         return value
     return checked
+
+
+def _networks(raw: str) -> str:
+    """A comma-separated list of networks (CIDR): checked at start, so a typo stops the router there."""
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not a network such as 169.254.0.0/16") from None
+    return raw
 
 
 # Environment variable -> (config key, default, converter). The README's configuration table
@@ -77,7 +88,7 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_KEY_MAX_CONCURRENCY": ("KEY_MAX_CONCURRENCY", 32, _at_least(0, int)),
     "LLM_ROUTER_CLIENT_IDLE_TIMEOUT_SECONDS": ("CLIENT_IDLE_TIMEOUT_SECONDS", 60.0, _at_least(0.001, float)),
     "LLM_ROUTER_NODE_DENY_NETWORKS": ("NODE_DENY_NETWORKS", "169.254.0.0/16,fe80::/10,0.0.0.0/8,224.0.0.0/4,"
-                                      "ff00::/8,255.255.255.255/32", str),
+                                      "ff00::/8,255.255.255.255/32", _networks),
 }
 
 

@@ -25,6 +25,12 @@ def test_a_malformed_number_names_the_variable():
         load_config({"LLM_ROUTER_JWT_TTL": "soon"})
 
 
+def test_a_malformed_deny_network_stops_the_start_naming_it():
+    with pytest.raises(ValueError, match="LLM_ROUTER_NODE_DENY_NETWORKS=.*'banana' is not a network"):
+        load_config({"LLM_ROUTER_NODE_DENY_NETWORKS": "169.254.0.0/16, banana"})
+    assert load_config({"LLM_ROUTER_NODE_DENY_NETWORKS": "10.0.0.0/8"})["NODE_DENY_NETWORKS"] == "10.0.0.0/8"
+
+
 def test_generated_secrets_are_private_and_stable(app):
     instance = app.instance_path
     for name in ("secret_key", "jwt_secret"):
