@@ -16,6 +16,7 @@ With gthread, every request in flight or waiting in the router's queue holds one
 (requests beyond it wait unseen inside gunicorn, outside the router's queue and its limits).
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -52,3 +53,22 @@ def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, _metrics_dir)
+
+
+class _ClientStoppedReading(logging.Filter):
+    """A client that stopped reading its answer for LLM_ROUTER_CLIENT_IDLE_TIMEOUT_SECONDS: the router
+    sets that timeout on gunicorn's client socket (app/services/proxy.py), the blocked write fails with
+    a TimeoutError, and gunicorn closes the connection (which frees the node). That is the limit
+    working, not a fault of the router: one line instead of gunicorn's "Socket error" traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, TimeoutError) and record.msg == "Socket error processing request.":
+            record.msg = "A client stopped reading (LLM_ROUTER_CLIENT_IDLE_TIMEOUT_SECONDS); its connection was closed."
+            record.args, record.exc_info, record.exc_text = (), None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature
+    worker.log.error_log.addFilter(_ClientStoppedReading())

@@ -386,7 +386,8 @@ def main() -> int:
            "LLM_ROUTER_WORKER_CLASS": args.worker_class,
            "LLM_ROUTER_LOG_LEVEL": "WARNING",
            "LLM_ROUTER_NODE_MAX_CONCURRENCY": str(max(args.streams, args.clients) * 2),
-           "LLM_ROUTER_QUEUE_SIZE": "1024"}
+           "LLM_ROUTER_QUEUE_SIZE": "1024",
+           "LLM_ROUTER_KEY_MAX_CONCURRENCY": "0"}  # one key sends every stream: measure the proxy, not the cap
     router = start_router(workdir, hub.url, env)
     upstreams = [spawn_upstream(JSON_MODEL, UPSTREAM_DELAY, 16, 0.0),
                  spawn_upstream(STREAM_MODEL, 0.0, args.tokens, args.interval)]

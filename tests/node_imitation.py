@@ -14,7 +14,12 @@ Behaviour is set on the object, between or during requests:
     mode             "normal" | "fail" (500) | "hang" (read the request, never answer) |
                      "die" (streams: close the socket after `die_after` events; others: close at once) |
                      "stall" (streams: send `die_after` events, then nothing until the client leaves) |
-                     "reply" (answer `reply_status` with `reply_body` and `reply_headers`)
+                     "reply" (answer `reply_status` with `reply_body` and `reply_headers`) |
+                     "flood" (a large answer: streams send events of `flood_event_bytes` until
+                     `flood_bytes` are sent, then `[DONE]`; others one JSON answer of about
+                     `flood_bytes`, with a Content-Length, or with framing "close" without one) |
+                     "boundless" (streams: `flood_after` normal events, then `flood_bytes` without any
+                     event boundary, then the connection closes)
     framing          "chunked" (HTTP/1.1 keep-alive) or "close" (body ends when the connection closes)
     model_reports    per model id, fields for its `GET /v0/status` report (state, bytes, error)
     metrics          the machine figures `GET /v0/status` reports (CPU, memory, GPUs)
@@ -164,6 +169,9 @@ class NodeImitation:
                                           "param": "temperature", "code": "invalid_value"}}
         self.reply_headers: dict[str, str] = {}
         self.framing = "chunked"
+        self.flood_bytes = 16 * 1024 * 1024
+        self.flood_event_bytes = 16 * 1024
+        self.flood_after = 0
         self.requests: list[RecordedRequest] = []
         self.active = 0
         self.max_active = 0
@@ -234,6 +242,7 @@ class NodeImitation:
             self.max_active = self.active
         self.delay, self.tokens, self.token_interval, self.mode, self.framing = 0.0, 5, 0.0, "normal", "chunked"
         self.die_after, self.reply_status, self.reply_headers = 2, 400, {}
+        self.flood_bytes, self.flood_event_bytes, self.flood_after = 16 * 1024 * 1024, 16 * 1024, 0
         self.model_reports.clear()
 
     def status(self) -> dict[str, Any]:
@@ -393,6 +402,8 @@ class NodeImitation:
             recorded.outcome = "completed"
             return self._send(connection, self.reply_status, json.dumps(self.reply_body).encode(),
                               headers=self.reply_headers)
+        if mode in ("flood", "boundless"):
+            return self._flood(connection, path, request, recorded, mode)
         if mode == "die" and not recorded.stream:
             recorded.outcome = "died"
             connection.shutdown(socket.SHUT_RDWR)
@@ -472,5 +483,58 @@ class NodeImitation:
             connection.sendall(data)
             recorded.events_sent += 1
         connection.sendall(tail)
+        recorded.outcome = "completed"
+        return chunked
+
+    def _flood(self, connection: socket.socket, path: str, request: dict[str, Any], recorded: RecordedRequest,
+               mode: str) -> bool:
+        """Modes "flood" and "boundless": answers larger than a router should hold, made as they are sent."""
+        chunked = self.framing == "chunked"
+        total, piece = self.flood_bytes, 65536
+
+        def send_filler(count: int, wrap) -> None:  # noqa: ANN001 - a bytes -> bytes framing
+            sent = 0
+            while sent < count:
+                size = min(piece, count - sent)
+                connection.sendall(wrap(b"x" * size))
+                sent += size
+
+        if not recorded.stream:
+            head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + ("Connection: close\r\n\r\n" if self.framing == "close"
+                       else f"Content-Length: {total + 15}\r\nConnection: keep-alive\r\n\r\n"))
+            connection.sendall(head.encode("latin-1") + b'{"filler": "')
+            send_filler(total, lambda data: data)
+            connection.sendall(b'"}\n')
+            recorded.outcome = "completed"
+            return self.framing != "close"
+        head = ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                + ("Transfer-Encoding: chunked\r\n\r\n" if chunked else "Connection: close\r\n\r\n"))
+        connection.sendall(head.encode("latin-1"))
+
+        def frame(data: bytes) -> bytes:
+            return b"%x\r\n%s\r\n" % (len(data), data) if chunked else data
+
+        model = json.dumps(request.get("model", ""))
+        prefix = ('data: {"id": "imitation-1", "object": "chat.completion.chunk", "created": 0, "model": '
+                  + model + ', "choices": [{"index": 0, "delta": {"content": "').encode()
+        suffix = b'"}, "finish_reason": null}]}\n\n'
+        if mode == "boundless":
+            for _i in range(self.flood_after):
+                connection.sendall(frame(prefix + b"tok" + suffix))
+                recorded.events_sent += 1
+            connection.sendall(frame(prefix))
+            send_filler(total, frame)
+            recorded.outcome = "completed"
+            connection.shutdown(socket.SHUT_RDWR)
+            return False
+        filler = b"x" * max(1, self.flood_event_bytes - len(prefix) - len(suffix))
+        sent = 0
+        while sent < total:
+            event = prefix + filler + suffix
+            connection.sendall(frame(event))
+            sent += len(event)
+            recorded.events_sent += 1
+        connection.sendall(frame(b"data: [DONE]\n\n") + (b"0\r\n\r\n" if chunked else b""))
         recorded.outcome = "completed"
         return chunked

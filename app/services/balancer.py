@@ -145,3 +145,36 @@ class Balancer:
     @property
     def waiting(self) -> int:
         return len(self._waiters)
+
+
+class ClientLimit:
+    """Requests in flight per client (an API key, or a signed-in user for the Playground), in one
+    worker process: `KEY_MAX_CONCURRENCY` at most, 0 for no cap. Why: node slots are shared, and
+    without a cap one key could hold all of them (streams it never reads, or just many at once) and
+    leave every other client waiting. A stream counts until it ends."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._active: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, client: str) -> bool:
+        """Count one more request of `client`; False (and nothing counted) when it is at the limit."""
+        with self._lock:
+            active = self._active.get(client, 0)
+            if self.limit and active >= self.limit:
+                return False
+            self._active[client] = active + 1
+            return True
+
+    def leave(self, client: str) -> None:
+        with self._lock:
+            active = self._active.get(client, 0) - 1
+            if active > 0:
+                self._active[client] = active
+            else:
+                self._active.pop(client, None)
+
+    def active(self, client: str) -> int:
+        with self._lock:
+            return self._active.get(client, 0)

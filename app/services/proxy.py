@@ -12,6 +12,17 @@ cut only at event boundaries (a client never sees half an event); a node that di
 mid-stream yields an error event and `data: [DONE]`, never a silently truncated answer. When the
 client goes away, gunicorn closes the relay, which closes the node connection: the node stops.
 
+Hostile or broken peers (docs/security.md):
+- A client that stops reading: every write to it must make progress within
+  `CLIENT_IDLE_TIMEOUT_SECONDS` (a timeout on gunicorn's client socket, which both worker classes
+  honour); a write that does not fails, and gunicorn closes the relay, freeing the node's slot.
+- One client (API key, or signed-in user) has at most `KEY_MAX_CONCURRENCY` requests in flight in
+  a worker, a stream until it ends; more are refused with 429 `too_many_concurrent_requests`.
+- A node's answer is held in bounded memory: one stream event at most `MAX_EVENT_BYTES`, a whole
+  answer at most `MAX_ANSWER_BYTES`. A node sending more is a failed node (failed over before the
+  first byte, an error event after it). Stream buffering scans each byte once: linear time
+  however the node cuts its stream into chunks.
+
 `X-Router-Overhead-Ms`: the router's own time for the request — from when the application
 received it (after gunicorn parsed it) to when the response object is built, minus the time spent
 in the queue and the time waiting for nodes (from sending the body to a node until its complete
@@ -32,10 +43,11 @@ from dataclasses import dataclass
 from flask import Flask, Response, current_app, g, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from werkzeug.exceptions import ClientDisconnected
 
 from ..errors import ApiError, error_response
 from . import metrics, openai_requests
-from .balancer import Balancer, QueueFull, QueueTimeout
+from .balancer import Balancer, ClientLimit, QueueFull, QueueTimeout
 from .node_client import Exchange, NodeConnections, NodeTarget, NodeUnreachable
 from .routing import RoutingTable
 
@@ -43,6 +55,8 @@ log = logging.getLogger(__name__)
 
 REQUEST_START = "llm_router.request_start"  # environ key: perf_counter() when the app got the request
 READ_SIZE = 65536
+MAX_EVENT_BYTES = 1024 * 1024  # one server-sent event from a node (a token's event is a few hundred bytes)
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a whole non-streamed answer from a node (large embedding batches)
 _DONE_EVENTS = (b"data: [DONE]\n\n", b"data: [DONE]\r\n\r\n")
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -57,7 +71,8 @@ class Inference:
     attempts: int
     queue_timeout: float
     retry_after: int
-    max_body_bytes: int
+    clients: ClientLimit
+    client_idle_timeout: float
 
     @classmethod
     def for_app(cls, app: Flask) -> "Inference":
@@ -66,7 +81,8 @@ class Inference:
                    Balancer(config["NODE_MAX_CONCURRENCY"], config["QUEUE_SIZE"], config["NODE_COOLDOWN_SECONDS"]),
                    NodeConnections(config["NODE_CONNECT_TIMEOUT_SECONDS"], config["NODE_READ_TIMEOUT_SECONDS"]),
                    config["NODE_ATTEMPTS"], config["QUEUE_TIMEOUT_SECONDS"],
-                   max(1, round(config["NODE_POLL_SECONDS"])), config["INFERENCE_MAX_BODY_BYTES"])
+                   max(1, round(config["NODE_POLL_SECONDS"])),
+                   ClientLimit(config["KEY_MAX_CONCURRENCY"]), config["CLIENT_IDLE_TIMEOUT_SECONDS"])
 
 
 class _Clock:
@@ -96,9 +112,61 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
     """Handle the current request: validate, pick a node, forward, fail over, answer."""
     clock = _Clock(request.environ.get(REQUEST_START) or time.perf_counter())
     state: Inference = current_app.extensions["inference"]
-    request.max_content_length = state.max_body_bytes  # larger bodies: 413 request_too_large
-    raw = request.get_data(cache=False)
+    _limit_client_idle(state.client_idle_timeout)
+    try:
+        raw = request.get_data(cache=False)
+    except ClientDisconnected as exc:  # werkzeug's 400 for a failed read; a timeout is the client's slowness
+        if not isinstance(exc.__cause__ or exc.__context__, TimeoutError):
+            raise
+        raise ApiError(408, "request_timeout", _("The request body stopped arriving for %(seconds)s s.",
+                                                 seconds=f"{state.client_idle_timeout:g}")) from None
     parsed = openai_requests.parse(kind, raw)
+    client = _client_of_request()
+    if client is not None and not state.clients.enter(client):
+        raise ApiError(429, "too_many_concurrent_requests",
+                       _("These credentials already have %(limit)d requests in progress, the most one API key or "
+                         "user may have at once (setting LLM_ROUTER_KEY_MAX_CONCURRENCY). Try again when one has "
+                         "ended; a stream counts until its end.", limit=state.clients.limit),
+                       headers={"Retry-After": "1"})
+    leave = (lambda: state.clients.leave(client)) if client is not None else _nothing
+    relayed = False
+    try:
+        response = _route(state, parsed, path, raw, clock, leave)
+        relayed = isinstance(response.response, _Relay)  # the relay calls `leave` when the stream ends
+        return response
+    finally:
+        if not relayed:
+            leave()
+
+
+def _nothing() -> None:
+    return None
+
+
+def _limit_client_idle(seconds: float) -> None:
+    """A timeout on gunicorn's client socket (`gunicorn.socket`, under both worker classes): a write
+    to a client that stopped reading fails after `seconds` without progress, and gunicorn then
+    closes the relay, which gives the node's slot back. Reading the body is bounded the same way."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+def _client_of_request() -> str | None:
+    """Whom `KEY_MAX_CONCURRENCY` counts the request against: its API key, or its signed-in user
+    (the Playground). None with authentication disabled: there is no one to tell apart."""
+    principal = g.get("principal")
+    if principal is None:
+        return None
+    if principal.key is not None:
+        return f"key:{principal.key.key_hash}"
+    if principal.user is not None:
+        return f"user:{principal.user.id}"
+    return None
+
+
+def _route(state: Inference, parsed: openai_requests.InferenceRequest, path: str, raw: bytes, clock: _Clock,
+           stream_ended: Callable[[], None]) -> Response:
     try:
         candidates = state.table.resolve(parsed.model, state.retry_after)
     except ApiError as exc:
@@ -112,7 +180,7 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
     for attempt in range(min(state.attempts, len(candidates))):
         target = _acquire(state, parsed.model, candidates, tried, deadline, attempt, clock)
         tried.add(target.node_id)
-        outcome = _attempt(state, target, path, raw, parsed.stream, clock)
+        outcome = _attempt(state, target, path, raw, parsed.stream, clock, stream_ended)
         if isinstance(outcome, Response):
             return outcome
         failures.append(outcome)
@@ -120,7 +188,7 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
 
 
 def _attempt(state: Inference, target: NodeTarget, path: str, raw: bytes, stream: bool,
-             clock: _Clock) -> Response | _Failure:
+             clock: _Clock, stream_ended: Callable[[], None]) -> Response | _Failure:
     """One node's try. Frees the node's slot when done, except for a stream: its relay owns it then."""
     sent = time.perf_counter()
     try:
@@ -129,7 +197,7 @@ def _attempt(state: Inference, target: NodeTarget, path: str, raw: bytes, stream
         clock.upstream += time.perf_counter() - sent
         return _fail(state, target, exc.detail, exc.timeout)
     try:
-        return _answer(state, target, exchange, stream, clock, sent)
+        return _answer(state, target, exchange, stream, clock, sent, stream_ended)
     except NodeUnreachable as exc:
         exchange.finish(complete=False)
         clock.upstream += time.perf_counter() - sent
@@ -141,7 +209,7 @@ def _attempt(state: Inference, target: NodeTarget, path: str, raw: bytes, stream
 
 
 def _answer(state: Inference, target: NodeTarget, exchange: Exchange, stream: bool, clock: _Clock,
-            sent: float) -> Response | _Failure:
+            sent: float, stream_ended: Callable[[], None]) -> Response | _Failure:
     response = exchange.response
     status = response.status
     if status >= 500 or status == 401:
@@ -151,16 +219,21 @@ def _answer(state: Inference, target: NodeTarget, exchange: Exchange, stream: bo
             state.table.invalidate()  # the node registered again: its token changed
         return _fail(state, target, f"HTTP {status}", answer=answer)
     if stream and status == 200 and "text/event-stream" in (response.getheader("Content-Type") or ""):
-        first = _first_events(response)
+        buffer = _EventBuffer()
+        first = _first_events(response, buffer)
         clock.upstream += time.perf_counter() - sent
-        relay = _Relay(first, exchange, lambda failed: state.balancer.release(target, failed),
-                       _interruption_messages())
+
+        def release(failed: bool) -> None:
+            state.balancer.release(target, failed)
+            stream_ended()
+
+        relay = _Relay(first, buffer, exchange, release, _interruption_messages())
         return Response(relay, 200, headers={**_STREAM_HEADERS, **clock.headers()}, content_type="text/event-stream")
     try:
-        body = response.read()
+        body = _read_answer(response)
     except TimeoutError:
         raise NodeUnreachable("the answer stopped arriving", timeout=True) from None
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         raise NodeUnreachable(f"answer cut off ({type(exc).__name__})") from None
     exchange.finish(complete=True)
     clock.upstream += time.perf_counter() - sent
@@ -196,11 +269,30 @@ def _fail(state: Inference, target: NodeTarget, detail: str, timeout: bool = Fal
     return _Failure(target, detail, timeout, answer)
 
 
+class _AnswerTooLarge(NodeUnreachable):
+    def __init__(self) -> None:
+        super().__init__(f"answer larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB")
+
+
+def _read_answer(response: http.client.HTTPResponse) -> bytes:
+    """A node's whole answer, at most `MAX_ANSWER_BYTES` (raises _AnswerTooLarge beyond: a failed node).
+    A declared length is checked before reading; without one (chunked, or until the connection
+    closes) one byte more than the limit is read at most."""
+    if response.length is not None:
+        if response.length > MAX_ANSWER_BYTES:
+            raise _AnswerTooLarge()
+        return response.read()  # IncompleteRead when cut short
+    body = response.read(MAX_ANSWER_BYTES + 1)
+    if len(body) > MAX_ANSWER_BYTES:
+        raise _AnswerTooLarge()
+    return body
+
+
 def _read_failed_answer(exchange: Exchange) -> Response | None:
     response = exchange.response
     try:
-        body = response.read()
-    except (OSError, http.client.HTTPException):
+        body = _read_answer(response)
+    except (OSError, http.client.HTTPException, ValueError, NodeUnreachable):
         exchange.finish(complete=False)
         return None
     exchange.finish(complete=True)
@@ -232,16 +324,43 @@ def _all_failed(model: str, failures: list[_Failure], clock: _Clock) -> Response
     return response
 
 
-def _event_end(data: bytes) -> int:
-    """Where the last complete server-sent event in `data` ends (0: none complete yet)."""
-    end = data.rfind(b"\n\n")
-    end_crlf = data.rfind(b"\r\n\r\n")
-    return max(end + 2 if end >= 0 else 0, end_crlf + 4 if end_crlf >= 0 else 0)
+class _EventTooLarge(Exception):
+    """A node sent more than `MAX_EVENT_BYTES` without an event boundary."""
 
 
-def _first_events(response: http.client.HTTPResponse) -> bytes:
-    """Read until at least one complete event has arrived; what follows it stays for the relay."""
-    data = b""
+class _EventBuffer:
+    """What a node sent of a stream and was not relayed yet: the start of an event. Each byte is
+    searched for a boundary once (plus the 3 before a new chunk, where a boundary may begin), and
+    complete events are taken off the front, so buffering costs time linear in the stream's size
+    however the node cuts it into chunks; at most `MAX_EVENT_BYTES` wait."""
+
+    __slots__ = ("pending", "scanned")
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.scanned = 0  # bytes of `pending` already searched: they hold no complete boundary
+
+    def add(self, chunk: bytes) -> bytes:
+        """Append a chunk; returns the complete events now buffered, b"" when none.
+        Raises _EventTooLarge when an unfinished event has grown past the limit."""
+        pending = self.pending
+        pending += chunk
+        start = max(0, self.scanned - 3)
+        end = pending.rfind(b"\n\n", start)
+        end_crlf = pending.rfind(b"\r\n\r\n", start)
+        cut = max(end + 2 if end >= 0 else 0, end_crlf + 4 if end_crlf >= 0 else 0)
+        events = b""
+        if cut:
+            events = bytes(pending[:cut])
+            del pending[:cut]
+        self.scanned = len(pending)
+        if len(pending) > MAX_EVENT_BYTES:
+            raise _EventTooLarge()
+        return events
+
+
+def _first_events(response: http.client.HTTPResponse, buffer: _EventBuffer) -> bytes:
+    """Read until at least one complete event has arrived; what follows it stays in `buffer` for the relay."""
     while True:
         try:
             chunk = response.read1(READ_SIZE)
@@ -251,9 +370,12 @@ def _first_events(response: http.client.HTTPResponse) -> bytes:
             raise NodeUnreachable(f"stream cut off before its first event ({type(exc).__name__})") from None
         if not chunk:
             raise NodeUnreachable("stream ended before its first event")
-        data += chunk
-        if _event_end(data):
-            return data
+        try:
+            events = buffer.add(chunk)
+        except _EventTooLarge:
+            raise NodeUnreachable(f"stream event larger than {MAX_EVENT_BYTES // 1024} KiB") from None
+        if events:
+            return events
 
 
 _interruptions: dict[str, dict[str, bytes]] = {}  # per language
@@ -272,6 +394,8 @@ def _interruption_messages() -> dict[str, bytes]:
             "timeout": event(_("The node stopped sending in the middle of the answer; the answer is incomplete.")),
             "broken": event(_("The connection to the node broke in the middle of the answer; the answer is "
                               "incomplete.")),
+            "too_large": event(_("The node sent a stream event larger than %(size)s; the answer is incomplete.",
+                                 size=f"{MAX_EVENT_BYTES // (1024 * 1024)} MiB")),
         }
     return events
 
@@ -281,12 +405,12 @@ class _Relay:
     client went away (a write failed) or the stream ended; either way the node connection and slot
     are given back exactly once — also when the stream is closed before it was ever started."""
 
-    def __init__(self, first: bytes, exchange: Exchange, release: Callable[[bool], None],
+    def __init__(self, first: bytes, buffer: _EventBuffer, exchange: Exchange, release: Callable[[bool], None],
                  interrupted: dict[str, bytes]) -> None:
         self._exchange = exchange
         self._release = release
         self._finished = False
-        self._events = self._run(first, interrupted)
+        self._events = self._run(first, buffer, interrupted)
 
     def __iter__(self) -> "_Relay":
         return self
@@ -304,14 +428,12 @@ class _Relay:
             self._exchange.finish(complete)
             self._release(failed)
 
-    def _run(self, first: bytes, interrupted: dict[str, bytes]) -> Iterator[bytes]:
+    def _run(self, first: bytes, buffer: _EventBuffer, interrupted: dict[str, bytes]) -> Iterator[bytes]:
         response = self._exchange.response
-        cut = _event_end(first)
-        pending = first[cut:]
-        done = first[:cut].endswith(_DONE_EVENTS)
+        done = first.endswith(_DONE_EVENTS)
         complete = failed = False
         try:
-            yield first[:cut]
+            yield first
             while True:
                 try:
                     chunk = response.read1(READ_SIZE)
@@ -325,13 +447,16 @@ class _Relay:
                     return
                 if not chunk:
                     break
-                pending += chunk
-                cut = _event_end(pending)
-                if cut:
-                    events, pending = pending[:cut], pending[cut:]
+                try:
+                    events = buffer.add(chunk)
+                except _EventTooLarge:
+                    failed = True
+                    yield interrupted["too_large"]
+                    return
+                if events:
                     done = events.endswith(_DONE_EVENTS)
                     yield events
-            if done and not pending.strip():
+            if done and not buffer.pending.strip():
                 complete = True
             else:  # the node ended the stream cleanly but early: still an incomplete answer
                 failed = True
