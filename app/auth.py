@@ -8,23 +8,30 @@ default), and a test checks that every route declares one.
 CSRF: cookie-authenticated requests that change state must carry the page's CSRF token (forms:
 hidden field; pages' JSON calls: `X-CSRFToken`). Header-authenticated requests cannot be forged
 by another site, so they need none.
+
+Browser sign-ins: the session and the remember cookie hold the id of a `SignIn` row, never the
+user's id. Logout deletes the row, so a copy of either cookie stops working at once; a password or
+role change deletes all of the user's rows. The CSRF token is replaced at login.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from flask import Flask, current_app, g, redirect, request, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import delete, select
 
 from .errors import ApiError
 from .extensions import db
-from .models import ApiKey, User
+from .models import ApiKey, SignIn, User, as_utc, utcnow
 from .services import api_keys, tokens
 
 log = logging.getLogger(__name__)
@@ -195,14 +202,52 @@ def _needs_csrf_check(principal: Principal) -> bool:
     return principal.kind == "auth_disabled" and not _is_api()
 
 
-def _load_user(user_id: str) -> User | None:
-    """Session and remember-cookie ids are `<id>:<session_version>`: a password change ends them."""
-    identifier, _sep, version = user_id.partition(":")
-    try:
-        user = db.session.get(User, int(identifier))
-    except ValueError:
+def sign_in(user: User) -> None:
+    """Signs this browser in as `user`: a new `SignIn` row whose random id is all the session and the
+    remember cookie hold. Expired rows are swept here, so the table holds live sign-ins only."""
+    now = utcnow()
+    db.session.execute(delete(SignIn).where(SignIn.created_at < now - _sign_in_lifetime()))
+    sign_in_id = secrets.token_urlsafe(32)
+    db.session.add(SignIn(id=sign_in_id, user_uid=user.uid, created_at=now))
+    db.session.commit()
+    user.sign_in_id = sign_in_id
+    login_user(user, remember=True)  # the remember cookie keeps the sign-in across browser restarts
+
+
+def rotate_csrf_token() -> None:
+    """At login: forget the CSRF token of the signed-out page, so that a token someone saw or planted
+    before the login is worthless after it; the next page gets a new one (Flask-WTF keeps the raw
+    token in the session and caches the signed one in `g`)."""
+    field_name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(field_name, None)
+    g.pop(field_name, None)
+
+
+def sign_out() -> None:
+    """Ends this browser's sign-in on the server: copies of its session or remember cookie, replayed
+    later, name a row that is gone. The user's other browsers stay signed in."""
+    sign_in_id = getattr(current_user, "sign_in_id", None)
+    if sign_in_id:
+        db.session.execute(delete(SignIn).where(SignIn.id == sign_in_id))
+        db.session.commit()
+    logout_user()
+
+
+def _sign_in_lifetime() -> timedelta:
+    return timedelta(days=current_app.config["SESSION_DAYS"])
+
+
+def _load_user(sign_in_id: str) -> User | None:
+    """Flask-Login's loader, for the session and the remember cookie: both hold a sign-in's id. The
+    row is gone after logout, a password or role change, or the user's deletion; it binds the user by
+    `uid`, which is never reused, so it can never come to name another user."""
+    record = db.session.get(SignIn, sign_in_id)
+    if record is None or as_utc(record.created_at) + _sign_in_lifetime() <= utcnow():
         return None
-    return user if user is not None and str(user.session_version) == version else None
+    user = db.session.scalar(select(User).where(User.uid == record.user_uid))
+    if user is not None:
+        user.sign_in_id = record.id
+    return user
 
 
 def init_auth(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timezone
 from typing import Any
 
@@ -54,12 +55,15 @@ class RegisteredModel(db.Model):
 
 
 class User(db.Model):
-    """A dashboard / API user. `session_version` changes with the password, which ends every
-    session, remember cookie and JWT issued before."""
+    """A dashboard / API user. `uid` is random and never reused (SQLite hands a deleted user's `id` to
+    the next one): JWTs name it, so a token can never open another user's account. `session_version`
+    changes with the password or role, which ends every JWT issued before; browser sign-ins are
+    `SignIn` rows, ended with it too."""
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: secrets.token_hex(16))
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))  # "admin" | "viewer"
@@ -74,9 +78,26 @@ class User(db.Model):
     is_authenticated = True
     is_active = True
     is_anonymous = False
+    sign_in_id = None  # not stored: the `SignIn` this request was authenticated by (app.auth sets it)
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        """What the session and the remember cookie hold: the sign-in, never the user's id, so that
+        logout (deleting the row) ends both, and nothing in them can come to name another user."""
+        if not self.sign_in_id:
+            raise RuntimeError("sign users in with app.auth.sign_in, which records the sign-in")
+        return self.sign_in_id
+
+
+class SignIn(db.Model):
+    """One browser's sign-in (the `/login` form): its random id is what the session and remember
+    cookies carry. Logout deletes the row, so a copy of either cookie stops working; a password or
+    role change deletes all of the user's rows; a row older than SESSION_DAYS is expired."""
+
+    __tablename__ = "sign_ins"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_uid: Mapped[str] = mapped_column(String(32), ForeignKey("users.uid", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ApiKey(db.Model):
@@ -97,11 +118,12 @@ class ApiKey(db.Model):
 
 
 class LoginFailures(db.Model):
-    """Failed logins per user name and per client address, shared by every worker (brute-force guard)."""
+    """Failed logins per user name, per client address and per (name, address), shared by every worker
+    (brute-force guard, app/services/login_guard.py)."""
 
     __tablename__ = "login_failures"
 
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "user:<name>" | "addr:<ip>"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "user:<name>", "addr:<ip>", "pair:<ip> <name>"
     failures: Mapped[int] = mapped_column(default=0)
     last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

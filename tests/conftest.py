@@ -124,11 +124,12 @@ def csrf_token_of(html: str) -> str:
 
 
 def login_session(test_client, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> str:
-    """Signs a test client in through the login form; returns the page's CSRF token for later posts."""
+    """Signs a test client in through the login form; returns the CSRF token of a page after sign-in
+    for later posts (login replaces the token: the login page's one no longer works)."""
     token = csrf_token_of(test_client.get("/login").get_data(as_text=True))
     response = test_client.post("/login", data={"username": username, "password": password, "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
-    return token
+    return csrf_token_of(test_client.get("/account").get_data(as_text=True))
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import jsonify, request
 from flask_babel import gettext as _
-from flask_login import logout_user
 
-from ..auth import Access, access, current_principal
+from ..auth import Access, access, current_principal, sign_out
 from ..errors import ApiError
 from ..services import login_guard, tokens, users
 from . import bp
@@ -45,7 +44,7 @@ def logout():
     if principal.kind == "jwt":
         tokens.revoke(principal.claims)
     else:
-        logout_user()
+        sign_out()  # the session's sign-in ends on the server: a copy of its cookies no longer works
     return "", 204
 
 

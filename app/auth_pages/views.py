@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from ..auth import Access, access, csrf, current_principal
+from ..auth import Access, access, csrf, current_principal, rotate_csrf_token, sign_in, sign_out
 from ..dashboard.views import csrf_error_page, is_local_path
 from ..errors import ApiError
 from ..services import login_guard, users
@@ -39,12 +38,13 @@ def login():
         return render_template("auth/login.html", next=target, error=_("Wrong user name or password."),
                                username=username), 401
     login_guard.record_success(keys)
-    login_user(user, remember=True)  # the remember cookie keeps the session across browser restarts
+    rotate_csrf_token()
+    sign_in(user)
     return redirect(target)
 
 
 @bp.post("/logout")
 @access(Access.USER)
 def logout():
-    logout_user()
+    sign_out()
     return redirect(url_for("auth.login"))

@@ -13,9 +13,8 @@ from typing import Any
 
 from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import login_user
 
-from ..auth import Access, access, current_principal
+from ..auth import Access, access, current_principal, sign_in
 from ..errors import ApiError
 from ..models import User
 from ..services import api_keys, users
@@ -36,11 +35,11 @@ def role_label(role: str) -> str:
 
 
 def _stay_signed_in(user: User) -> None:
-    """A password or role change ends every session of that user (`session_version`), this one too when
-    it is the user's own: sign this browser in again so the person who made the change stays in."""
+    """A password or role change ends every sign-in of that user, this one too when it is the user's
+    own: sign this browser in again (a new sign-in) so the person who made the change stays in."""
     principal = current_principal()
     if principal.kind == "session" and principal.user is not None and principal.user.id == user.id:
-        login_user(user, remember=True)
+        sign_in(user)
 
 
 def _no_store(response):

@@ -1,7 +1,8 @@
 """JWTs for API clients (`POST /v0/auth/login`): HS256, short-lived, ended early by logout.
 
-A token names the user and the user's `session_version`; a password or role change bumps that
-version, so older tokens stop working without a list of them.
+A token names the user by `uid` (random, never reused: SQLite may hand a deleted user's `id` to the
+next user, and the token must not follow it) and the user's `session_version`; a password or role
+change bumps that version, so older tokens stop working without a list of them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import timedelta
 
 import jwt
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from ..extensions import db
 from ..models import RevokedToken, User, utcnow
@@ -23,7 +24,7 @@ def issue(user: User) -> tuple[str, int]:
     """A signed token and its lifetime in seconds."""
     ttl = int(current_app.config["JWT_TTL_SECONDS"])
     now = utcnow()
-    claims = {"sub": str(user.id), "ver": user.session_version, "iat": now, "exp": now + timedelta(seconds=ttl),
+    claims = {"sub": user.uid, "ver": user.session_version, "iat": now, "exp": now + timedelta(seconds=ttl),
               "jti": secrets.token_hex(16)}
     return jwt.encode(claims, current_app.config["JWT_SECRET"], algorithm=ALGORITHM), ttl
 
@@ -41,10 +42,11 @@ def decode(token: str) -> dict | None:
 
 
 def user_of(claims: dict) -> User | None:
-    try:
-        user = db.session.get(User, int(claims["sub"]))
-    except (TypeError, ValueError):
+    """The user the token names; None once that user is gone (tokens from before `uid`, which named
+    the id, name nobody)."""
+    if not isinstance(claims["sub"], str):
         return None
+    user = db.session.scalar(select(User).where(User.uid == claims["sub"]))
     return user if user is not None and user.session_version == claims["ver"] else None
 
 

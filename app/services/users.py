@@ -10,13 +10,13 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ApiError
 from ..extensions import db
-from ..models import User, iso_utc
+from ..models import SignIn, User, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,8 @@ ROLES = ("admin", "viewer")
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
-# Checked against when the user name is unknown, so a wrong name costs as much time as a wrong password.
+# Checked against when the user name is unknown, so a wrong name costs as much time as a wrong password:
+# one hash per method, made once per process (at start, by `ensure_first_admin`), never per login.
 _DUMMY_HASH: dict[str, str] = {}
 
 
@@ -88,20 +89,36 @@ def create_user(username: Any, password: Any, role: Any = "viewer") -> User:
     return user
 
 
+def _dummy_hash() -> str:
+    """A hash of a random password made with the configured method, computed once: checking against it
+    costs what checking a real user's password costs (`dict.setdefault` would compute it every time)."""
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    dummy = _DUMMY_HASH.get(method)
+    if dummy is None:
+        dummy = _DUMMY_HASH[method] = generate_password_hash(secrets.token_hex(8), method=method)
+    return dummy
+
+
 def verify_password(username: str, password: str) -> User | None:
+    """The user, if the password is theirs. An unknown name costs one hash check, like a wrong password
+    for a known one, so the answer's time does not tell which names exist."""
     user = find_user(username) if isinstance(username, str) and username else None
     if user is None:
-        method = current_app.config["PASSWORD_HASH_METHOD"]
-        dummy = _DUMMY_HASH.setdefault(method, generate_password_hash(secrets.token_hex(8), method=method))
-        check_password_hash(dummy, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None
     return user if check_password_hash(user.password_hash, password or "") else None
+
+
+def end_sign_ins(user: User) -> None:
+    """Ends every browser sign-in of `user` (the caller commits)."""
+    db.session.execute(delete(SignIn).where(SignIn.user_uid == user.uid))
 
 
 def set_password(user: User, password: Any, param: str = "password") -> None:
     """New password; every session, remember cookie and token issued before stops working."""
     user.password_hash = hash_password(check_password(password, param))
     user.session_version += 1
+    end_sign_ins(user)
     db.session.commit()
     log.info("password of user %s changed", user.username)
 
@@ -124,6 +141,7 @@ def set_role(user: User, role: Any) -> None:
     if role != user.role:
         user.role = role
         user.session_version += 1  # a role change takes effect at once, in every session
+        end_sign_ins(user)
         db.session.commit()
         log.info("user %s is now %s", user.username, role)
 
@@ -132,6 +150,7 @@ def delete_user(user: User) -> None:
     if user.role == "admin" and _admin_count() <= 1:
         raise ApiError(400, "last_admin", _("%(name)s is the last admin and cannot be removed.", name=user.username),
                        "id")
+    end_sign_ins(user)  # explicitly: SQLite applies ON DELETE CASCADE only with its foreign keys on
     db.session.delete(user)
     db.session.commit()
     log.info("user %s deleted", user.username)
@@ -139,7 +158,9 @@ def delete_user(user: User) -> None:
 
 def ensure_first_admin() -> None:
     """At start: with no user at all, create the admin from the environment, or with a random password
-    printed once to standard error (the only place a password is ever written)."""
+    printed once to standard error (the only place a password is ever written). Also makes the dummy
+    hash now, so that no login pays for it."""
+    _dummy_hash()
     if db.session.scalar(select(func.count()).select_from(User)):
         return
     config = current_app.config
