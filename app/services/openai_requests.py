@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from flask_babel import gettext as _
 
+from .. import json_input
 from ..errors import ApiError
 
 Kind = Literal["chat", "completions", "embeddings"]
@@ -69,7 +70,7 @@ def _decode(raw: bytes) -> dict[str, Any]:
     except ValueError:  # also UnicodeDecodeError
         raise _bad("invalid_json", _("The request body is not valid JSON."), None) from None
     except RecursionError:  # e.g. 50,000 nested '[': deeper than the parser goes
-        raise _bad("invalid_json", _("The request body is nested too deeply to be read."), None) from None
+        raise _bad("invalid_json", _("The request body nests JSON too deeply."), None) from None
     if not isinstance(body, dict):
         raise _bad("invalid_body", _("The request body must be a JSON object."), None)
     return body
@@ -81,19 +82,10 @@ def _model(body: dict[str, Any]) -> str:
         raise _bad("missing_required_parameter", _("'%(param)s' is required.", param="model"), "model")
     if not isinstance(model, str) or not model.strip():
         raise _bad("invalid_type", _("'%(param)s' must be a non-empty string.", param="model"), "model")
-    if not _is_unicode(model):  # it reaches database queries, logs and metrics labels, all UTF-8
+    if json_input.has_lone_surrogate(model):  # it reaches database queries, logs and metrics labels, all UTF-8
         raise _bad("invalid_value", _("'%(param)s' must be valid Unicode text (it holds a lone surrogate).",
                                       param="model"), "model")
     return model
-
-
-def _is_unicode(text: str) -> bool:
-    """False for a string no UTF-8 can hold: JSON's \\ud800 escapes (or such bytes) decode to lone surrogates."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _stream(body: dict[str, Any]) -> bool:
