@@ -283,33 +283,29 @@ def _number(value: Any, low: float, high: float) -> float | int | None:
     return min(max(value, low), high)
 
 
+def _figures(raw: dict[str, Any], percent_key: str) -> dict[str, Any]:
+    """One machine's or GPU's figures: its percentage (0 to 100) and memory byte counts, each kept only
+    when it is one."""
+    figures: dict[str, Any] = {}
+    percent = _number(raw.get(percent_key), 0, 100)
+    if percent is not None:
+        figures[percent_key] = percent
+    for key in ("memory_used_bytes", "memory_total_bytes"):
+        if _is_count(raw.get(key)):
+            figures[key] = raw[key]
+    return figures
+
+
 def shape_metrics(raw: Any) -> dict[str, Any]:
     """The protocol's `metrics`, typed and bounded: known numeric keys and a GPU list of known shape.
     Unknown fields are dropped and wrong types left out, so pages and graphs get numbers or nothing."""
     if not isinstance(raw, dict):
         return {}
-    metrics: dict[str, Any] = {}
-    cpu = _number(raw.get("cpu_percent"), 0, 100)
-    if cpu is not None:
-        metrics["cpu_percent"] = cpu
-    for key in ("memory_used_bytes", "memory_total_bytes"):
-        if _is_count(raw.get(key)):
-            metrics[key] = raw[key]
+    metrics = _figures(raw, "cpu_percent")
     gpus = raw.get("gpus")
     if isinstance(gpus, list):
-        shaped = []
-        for gpu in gpus[:MAX_GPUS]:
-            if not isinstance(gpu, dict):
-                continue
-            item: dict[str, Any] = {"name": _short_text(gpu.get("name"), 100) or ""}
-            utilization = _number(gpu.get("utilization_percent"), 0, 100)
-            if utilization is not None:
-                item["utilization_percent"] = utilization
-            for key in ("memory_used_bytes", "memory_total_bytes"):
-                if _is_count(gpu.get(key)):
-                    item[key] = gpu[key]
-            shaped.append(item)
-        metrics["gpus"] = shaped
+        metrics["gpus"] = [{"name": _short_text(gpu.get("name"), 100) or "", **_figures(gpu, "utilization_percent")}
+                           for gpu in gpus[:MAX_GPUS] if isinstance(gpu, dict)]
     return metrics
 
 

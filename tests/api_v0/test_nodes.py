@@ -1,26 +1,18 @@
 """Node registration, manifests and status polling on the router side.
 
-A node is imitated by a small real HTTP server answering /v0/status and /v0/sync (the node agent's
-own tests run the real agent; here the router's rules are the subject)."""
+A node is imitated by a small real HTTP server answering /v0/status and /v0/sync (tests/status_node.py;
+the node agent's own tests run the real agent; here the router's rules are the subject)."""
 
 from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from app.services import nodes
 from tests.conftest import CATALOG_FILE, GGUF_REPO, make_api_key
-
-GiB = 1024 ** 3
-
-
-def node_body(**overrides):
-    return {"name": "gpu-box", "url": "http://127.0.0.1:9", "platform": "linux-cpu",
-            "engines": ["llama_cpp", "ctranslate2"], "cpu_count": 8, "memory_bytes": 16 * GiB, "gpus": [],
-            "version": "0.1.0", **overrides}
+from tests.status_node import GiB, StatusNode, node_body
 
 
 def manifest(node_client, registration: dict) -> dict:
@@ -38,48 +30,9 @@ def node_client(app):
     return test_client
 
 
-class FakeNode:
-    """A node's HTTP side: answers status with whatever `reports` holds, records the token it got."""
-
-    def __init__(self) -> None:
-        self.reports: list[dict] = []
-        self.tokens: list[str] = []
-        self.syncs = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status: int, payload: dict) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                outer.tokens.append(self.headers.get("Authorization", ""))
-                self._answer(200, {"version": "0.1.0", "active_requests": 2, "models": outer.reports,
-                                   "metrics": {"cpu_percent": 5.0}})
-
-            def do_POST(self):
-                outer.syncs += 1
-                self._answer(202, {})
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def fake_node():
-    node = FakeNode()
+    node = StatusNode()
     yield node
     node.stop()
 
@@ -156,16 +109,16 @@ def test_polling_derives_lifecycle_and_marks_offline_after_three_failures(app, c
     def model():
         return client.get(f"/v0/models/{model_id}").get_json()
 
-    fake_node.reports = [{"id": model_id, "state": "downloading", "downloaded_bytes": 2500, "total_bytes": 5000}]
+    fake_node.report([{"id": model_id, "state": "downloading", "downloaded_bytes": 2500, "total_bytes": 5000}])
     poll()
-    assert fake_node.tokens[-1] == f"Bearer {registration['token']}"
+    assert fake_node.calls("GET")[-1]["Authorization"] == f"Bearer {registration['token']}"
     record = model()
     assert (record["lifecycle_status"], record["status"]) == ("pending", "downloading")
     assert record["download_progress"] == {"downloaded_bytes": 2500, "total_bytes": 5000, "percent": 50.0, "nodes": 1}
     assert record["nodes"][0]["node_name"] == "gpu-box"
     assert client.get("/v1/models").get_json()["data"] == []
 
-    fake_node.reports = [{"id": model_id, "state": "ready", "downloaded_bytes": 5000, "total_bytes": 5000}]
+    fake_node.report([{"id": model_id, "state": "ready", "downloaded_bytes": 5000, "total_bytes": 5000}])
     poll()
     assert model()["lifecycle_status"] == "ready"
     assert [m["id"] for m in client.get("/v1/models").get_json()["data"]] == [model_id]
@@ -202,21 +155,21 @@ def test_nodes_are_told_to_sync_after_changes(client, node_client, fake_node):
     client.post("/v0/models/register", json={"repo": GGUF_REPO})
     client.delete("/v0/models/acme/tiny-chat-gguf:q4_k_m")
     for _ in range(50):
-        if fake_node.syncs >= 2:
+        if len(fake_node.calls("POST")) >= 2:
             break
         threading.Event().wait(0.05)
-    assert fake_node.syncs >= 2
+    assert len(fake_node.calls("POST")) >= 2
 
 
 def test_one_nodes_malformed_status_does_not_stop_the_others(app, client, node_client, fake_node):
-    broken = FakeNode()
+    broken = StatusNode()
     try:
         client.post("/v0/models/register", json={"repo": GGUF_REPO})
         model_id = "acme/tiny-chat-gguf:q4_k_m"
         good = node_client.post("/v0/nodes", json=node_body(name="good", url=fake_node.url)).get_json()
         bad = node_client.post("/v0/nodes", json=node_body(name="bad", url=broken.url)).get_json()
-        fake_node.reports = [{"id": model_id, "state": "ready", "downloaded_bytes": 5000, "total_bytes": 5000}]
-        broken.reports = [{"id": model_id, "state": "downloading", "downloaded_bytes": "lots", "total_bytes": 1}]
+        fake_node.report([{"id": model_id, "state": "ready", "downloaded_bytes": 5000, "total_bytes": 5000}])
+        broken.report([{"id": model_id, "state": "downloading", "downloaded_bytes": "lots", "total_bytes": 1}])
         with app.app_context():
             nodes.poll_all()
         assert client.get(f"/v0/models/{model_id}").get_json()["lifecycle_status"] == "ready"

@@ -1,6 +1,6 @@
 """Security findings about nodes (issue 10: 4, 5, 6, 10, 11, 12, 16), each reproduced against the router.
 
-Hostile or broken nodes are small HTTP servers on 127.0.0.1 (`HostileNode`); the router polls them
+Hostile or broken nodes are small HTTP servers on 127.0.0.1 (`StatusNode`); the router polls them
 through `nodes.poll_all()`, as its scheduler does. Addresses outside 127.0.0.1 appear only in
 registrations that must be refused before any connection is tried.
 """
@@ -14,7 +14,6 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -27,70 +26,18 @@ from app.services import nodes
 from node_agent.router_client import RouterClient, RouterRejected
 from tests.conftest import login_session, make_api_key
 from tests.node_imitation import NodeImitation
+from tests.status_node import StatusNode, node_body, status
 
 MODEL = "qwen3-0.6b"  # a catalog id: registering it needs no Hub
 MiB = 1024 * 1024
 
 
-def node_body(**overrides: Any) -> dict:
-    return {"name": "gpu-box", "url": "http://127.0.0.1:9", "platform": "linux-cpu",
-            "engines": ["llama_cpp", "ctranslate2"], "cpu_count": 8, "memory_bytes": 16 * 1024 ** 3, "gpus": [],
-            "version": "0.1.0", **overrides}
-
-
-def status(**overrides: Any) -> dict:
-    return {"version": "0.1.0", "active_requests": 0, "models": [], "loaded_models": [],
-            "metrics": {"cpu_percent": 5.0, "memory_used_bytes": 1, "memory_total_bytes": 2, "gpus": []}, **overrides}
-
-
-class HostileNode:
-    """A node's HTTP side that answers what the test sets: `status_code`, `body` (bytes or a JSON-able
-    value), `headers`. Every request is recorded as (method, path, headers)."""
-
-    def __init__(self) -> None:
-        self.status_code = 200
-        self.body: Any = status()
-        self.headers: dict[str, str] = {}
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self) -> None:
-                outer.requests.append((self.command, self.path, dict(self.headers.items())))
-                body = outer.body if isinstance(outer.body, bytes) else json.dumps(outer.body).encode()
-                self.send_response(outer.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in outer.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self._answer()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def hostile() -> Iterator[Any]:
-    started: list[HostileNode] = []
+    started: list[StatusNode] = []
 
-    def start() -> HostileNode:
-        started.append(HostileNode())
+    def start() -> StatusNode:
+        started.append(StatusNode())
         return started[-1]
 
     yield start
