@@ -211,7 +211,8 @@ def test_incompatible_sampling_settings_run_as_separate_batches(make_engine):
         if kind == "greedy":
             assert text == CASE["count"]["expected_text"]
         else:
-            assert 1 <= stream.completion_tokens <= 8
+            # Unseeded at temperature 5, the end of the sequence may be drawn first: 0 tokens is an answer too.
+            assert 0 <= stream.completion_tokens <= 8
     assert (engine.batcher.batches_run, engine.batcher.largest_batch) == (2, 3)
 
 
