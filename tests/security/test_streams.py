@@ -27,15 +27,11 @@ from tests.conftest import csrf_token_of, login_session, make_api_key, router_co
 from tests.hub_imitation import HubImitation
 from tests.node_imitation import NodeImitation
 from tests.router_process import RouterProcess, start_router
+from tests.status_node import node_body
 
 MODEL = "qwen3-0.6b"  # a catalog id: registering it needs no Hub
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Count."}]}
 MIB = 1024 * 1024
-
-
-def node_body(name: str, url: str) -> dict:
-    return {"name": name, "url": url, "platform": "linux-cpu", "engines": ["llama_cpp", "ctranslate2"],
-            "cpu_count": 2, "memory_bytes": 64 * 1024 ** 3, "gpus": [], "version": "0.1.0"}
 
 
 def error_of(response, status: int, code: str) -> dict:
@@ -83,7 +79,7 @@ def live_fleet(request, tmp_path_factory: pytest.TempPathFactory, hub: HubImitat
             assert created.status_code == 201, created.text
             return created.json()["key"]
         keys = (key("client a", "api"), key("client b", "api"))
-        registered = requests.post(f"{router.url}/v0/nodes", json=node_body(node.name, node.url), timeout=10,
+        registered = requests.post(f"{router.url}/v0/nodes", json=node_body(name=node.name, url=node.url, memory_bytes=64 * 1024 ** 3), timeout=10,
                                    headers={"Authorization": f"Bearer {key('node', 'node')}"})
         assert registered.status_code in (200, 201), registered.text
         node.token = registered.json()["token"]
@@ -211,7 +207,7 @@ def make_in_process(tmp_path: Path, hub: HubImitation) -> Iterator:
         node = NodeImitation((MODEL,), name="hostile-node").start()
         with app.app_context():
             registry.register({"id": MODEL})
-            registered, _created = nodes.register_node(node_body(node.name, node.url))
+            registered, _created = nodes.register_node(node_body(name=node.name, url=node.url, memory_bytes=64 * 1024 ** 3))
             node.token = registered.token
             nodes.poll_all()
         client = app.test_client()
