@@ -16,7 +16,7 @@ import pytest
 import werkzeug.security
 
 from app import create_app
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, csrf_token_of, router_config
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, csrf_token_of, login_session, router_config
 
 STRANGER = "203.0.113.7"  # documentation addresses (RFC 5737): never contacted, only named
 ADMIN_DESK = "198.51.100.20"
@@ -34,13 +34,6 @@ def form_login(client, username: str = ADMIN_USERNAME, password: str = ADMIN_PAS
     where = {"environ_base": {"REMOTE_ADDR": address}} if address else {}
     token = csrf_token_of(client.get("/login", **where).get_data(as_text=True))
     return client.post("/login", data={"username": username, "password": password, "csrf_token": token}, **where)
-
-
-def sign_in(client, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> str:
-    """Signs a browser in through the form; returns the CSRF token of a page after sign-in."""
-    response = form_login(client, username, password)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return csrf_token_of(client.get("/account").get_data(as_text=True))
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -75,7 +68,7 @@ def test_1_deleted_users_jwt_and_remember_cookie_do_not_become_the_next_users(ap
     contractor = created.get_json()
     jwt = api_login(app.test_client(), "contractor", VIEWER_PASSWORD).get_json()["token"]
     browser = app.test_client()
-    sign_in(browser, "contractor", VIEWER_PASSWORD)
+    login_session(browser, "contractor", VIEWER_PASSWORD)
     session, remember = cookie(browser, "session"), cookie(browser, "remember_token")
     assert app.test_client().get("/v0/auth/me", headers=bearer(jwt)).get_json()["user"]["username"] == "contractor"
 
@@ -170,8 +163,8 @@ def test_3_behind_a_trusted_proxy_each_client_has_its_own_counter(tmp_path, hub,
 
 def test_8_logout_ends_the_session_and_remember_cookies_when_replayed(app):
     browser, other_browser = app.test_client(), app.test_client()
-    token = sign_in(browser)
-    sign_in(other_browser)
+    token = login_session(browser)
+    login_session(other_browser)
     session, remember = cookie(browser, "session"), cookie(browser, "remember_token")
 
     assert browser.post("/logout", data={"csrf_token": token}).status_code == 302
@@ -185,7 +178,7 @@ def test_8_logout_ends_the_session_and_remember_cookies_when_replayed(app):
 
 def test_8_api_logout_with_a_session_ends_it_when_replayed(app):
     browser = app.test_client()
-    token = sign_in(browser)
+    token = login_session(browser)
     session, remember = cookie(browser, "session"), cookie(browser, "remember_token")
     assert browser.post("/v0/auth/logout", headers={"X-CSRFToken": token}).status_code == 204
     assert_signed_out(replayed(app, session=session, remember_token=remember))
@@ -194,8 +187,8 @@ def test_8_api_logout_with_a_session_ends_it_when_replayed(app):
 
 def test_8_a_password_change_ends_every_sign_in(app):
     browser, other_browser = app.test_client(), app.test_client()
-    token = sign_in(browser)
-    sign_in(other_browser)
+    token = login_session(browser)
+    login_session(other_browser)
     remember = cookie(other_browser, "remember_token")
     changed = browser.post("/v0/auth/password", headers={"X-CSRFToken": token},
                            json={"current_password": ADMIN_PASSWORD, "new_password": "a new password"})
