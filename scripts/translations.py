@@ -25,7 +25,10 @@ METHOD_MAP = [
     ("app/templates/**.html", "jinja2"),
     ("supported_models.json", "app.i18n:extract_catalog"),
 ]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
+# pgettext: one English word with two meanings gets a context per meaning (shared/notes: "Parameters"
+# is a model's parameter count on a card and the sampling settings in the Playground).
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None,
+            "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2), "npgettext": ((1, "c"), 2, 3)}
 
 
 def extract() -> Catalog:
@@ -45,7 +48,8 @@ def read_japanese() -> Catalog:
 
 
 def missing_translations() -> list[str]:
-    """Message ids with no (or only a fuzzy) Japanese translation."""
+    """Message ids with no (or only a fuzzy) Japanese translation, in their context (pgettext): the
+    same English in another context is another message."""
     japanese = read_japanese()
     missing = []
     for message in extract():
@@ -54,7 +58,8 @@ def missing_translations() -> list[str]:
         translated = japanese.get(message.id, message.context)
         text = translated.string if translated is not None else None
         if translated is None or translated.fuzzy or not text or (isinstance(text, tuple) and not all(text)):
-            missing.append(message.id if isinstance(message.id, str) else message.id[0])
+            text_id = message.id if isinstance(message.id, str) else message.id[0]
+            missing.append(f"{text_id} (context: {message.context})" if message.context else text_id)
     return missing
 
 

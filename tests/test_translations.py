@@ -22,9 +22,15 @@ def _plain(value):
 
 
 def _messages(catalog) -> dict:
-    """msgid -> msgstr of the translated messages (plural forms as tuples, whichever reader made them)."""
-    return {_plain(message.id): _plain(message.string) for message in catalog
+    """(context, msgid) -> msgstr of the translated messages (plural forms as tuples, whichever reader
+    made them): one English word in two contexts is two messages."""
+    return {(_text(message.context), _plain(message.id)): _plain(message.string) for message in catalog
             if message.id and message.string and not message.fuzzy}
+
+
+def _text(context):
+    """Babel's .mo reader gives a context as bytes, its .po reader as text."""
+    return context.decode("utf-8") if isinstance(context, bytes) else context
 
 
 def test_compiled_catalog_matches_the_po_file():

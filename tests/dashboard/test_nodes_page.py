@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from app.extensions import db
+from app.models import Node
 from app.services import nodes, users
 from tests.conftest import login_session
 from tests.dashboard.test_views import get, text
@@ -93,6 +94,18 @@ def test_in_japanese(app, client):
     add_node(app, STATUS, failed_polls=nodes.OFFLINE_AFTER_FAILED_POLLS)
     page = text(get(client, "/nodes", lang="ja"))
     assert "ノード" in page and "オフライン" in page and "CPU 16 個" in page and "2 件準備完了" in page
+
+
+def test_a_node_never_seen_and_its_registration_date_read_right_in_japanese(app, client):
+    node_id = add_node(app)
+    with app.app_context():
+        db.session.get(Node, node_id).last_seen_at = None
+        db.session.commit()
+    row = text(node_row(get(client, "/nodes", lang="ja"), NODE["name"]))
+    page = text(get(client, f"/nodes/{node_id}", lang="ja"))
+    for shown in (row, page):
+        assert "応答なし" in shown and "未使用" not in shown  # "Not yet" under "Last seen", not a key's "unused"
+    assert "登録日時" in page and "登録済み" not in page  # a date, not the model state "Registered"
 
 
 def test_an_admin_removes_a_node(app, client):

@@ -70,6 +70,12 @@ def test_page_renders_for_a_signed_in_admin(admin):
     assert '<script src="/static/js/playground.js" defer></script>' in html
 
 
+def test_the_sampling_panel_reads_parameters_not_a_parameter_count_in_japanese(admin):
+    admin.set_cookie("lang", "ja")
+    html = admin.get("/playground").get_data(as_text=True)
+    assert '<h2 class="panel__title" id="parameters-title">パラメーター</h2>' in html  # not 「パラメーター数」
+
+
 def test_streaming_answers_are_not_a_live_region_of_their_own(admin):
     """Screen readers hear the answer through #answer-live (sentence by sentence, additions only),
     not by re-reading the transcript at every chunk."""
