@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from node_agent.downloader import Downloader, FileSpec  # noqa: E402
-from tests.hub_imitation import HubFile, HubImitation, HubRepo, gguf_bytes  # noqa: E402
-from tests.node_agent.counting_proxy import CountingProxy  # noqa: E402
+from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, gguf_bytes  # noqa: E402
+from tests.support.counting_proxy import CountingProxy  # noqa: E402
 
 MiB = 1024 * 1024
 CHUNK = MiB

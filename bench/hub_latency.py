@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.services import registry  # noqa: E402
 from app.services.catalog import load_catalog  # noqa: E402
-from tests.hub_imitation import HubFile, HubImitation, HubRepo, gguf_bytes  # noqa: E402
-from tests.router_process import free_port, start_router  # noqa: E402
+from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, gguf_bytes  # noqa: E402
+from tests.support.router_process import free_port, start_router  # noqa: E402
 
 TARGET_P99_MS = 50.0
 URL_MODELS = [f"bench/model-{index}-GGUF" for index in range(4)]

@@ -148,7 +148,7 @@ def serve_node(model_dir: Path, port: int, batch_window_ms: float) -> None:
     from node_agent.inference import EngineManager
     from node_agent.server import make_server
     from node_agent.store import ModelStore
-    from tests.model_files import install_model
+    from tests.support.model_files import install_model
 
     store = ModelStore(ROOT / ".cache" / "bench-node-store")
     install_model(store, MODEL_ID, model_dir, link=True)  # same filesystem (.cache): no copy of 100 MB

@@ -2,7 +2,7 @@
 
 What runs:
 
-1. the real router under gunicorn (`tests.router_process.start_router`), with
+1. the real router under gunicorn (`tests.support.router_process.start_router`), with
    `LLM_ROUTER_NODE_POLL_SECONDS=3600` so its own scheduler never polls during the measurement;
 2. N simulated nodes on 127.0.0.1, one ThreadingHTTPServer (own port) each, answering
    `GET /v0/status` like a node agent (protocol shape, a few models each, bearer token checked).
@@ -44,8 +44,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.hub_imitation import HubImitation  # noqa: E402
-from tests.router_process import start_router  # noqa: E402
+from tests.support.hub_imitation import HubImitation  # noqa: E402
+from tests.support.router_process import start_router  # noqa: E402
 
 INTERVAL_SECONDS = 10.0
 TARGET_NODES, TARGET_SECONDS = 200, 10.0

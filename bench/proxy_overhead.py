@@ -10,7 +10,7 @@ What runs:
 1. the real router under gunicorn (`gunicorn -c gunicorn.conf.py wsgi:app`, settings from the
    environment as operators set them; --workers/--threads choose LLM_ROUTER_WORKERS/THREADS), called
    with a real api-scope API key;
-2. two node imitations (tests/node_imitation.py, the node protocol), each in a child process of its
+2. two node imitations (tests/support/node_imitation.py, the node protocol), each in a child process of its
    own, registered with the router through `POST /v0/nodes` and polled by it like real nodes: one
    serves model A answering after 20 ms, one serves model B streaming `--tokens` tokens at one per
    `--interval` seconds (event i is due at start + i x interval: a fixed rate);
@@ -49,8 +49,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.hub_imitation import HubImitation  # noqa: E402
-from tests.router_process import start_router  # noqa: E402
+from tests.support.hub_imitation import HubImitation  # noqa: E402
+from tests.support.router_process import start_router  # noqa: E402
 
 JSON_MODEL, STREAM_MODEL = "qwen2.5-0.5b-instruct", "qwen3-0.6b"  # catalog ids: registering needs no Hub
 UPSTREAM_DELAY = 0.020
@@ -66,7 +66,7 @@ READ_PAUSE = 0.001  # the stream client's pause between reads (its TTFT figures 
 
 def serve_upstream(model: str, delay: float, tokens: int, interval: float) -> int:
     """Child process: print the port, read the node token from stdin, serve until stdin closes."""
-    from tests.node_imitation import NodeImitation
+    from tests.support.node_imitation import NodeImitation
 
     raise_fd_limit()
     node = NodeImitation((model,), name=f"bench-{model}")

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import ApiKey, Node, RegisteredModel, RevokedToken, User, utcnow
 from app.services import api_keys, nodes, users
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, login_session, make_api_key
+from tests.support.factories import login_session, make_api_key
+from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME
 
 PRINCIPALS = ("anonymous", "viewer_session", "admin_session", "viewer_jwt", "admin_jwt", "api_key", "node_key",
               "admin_key", "expired_key", "revoked_key")

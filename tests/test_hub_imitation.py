@@ -25,7 +25,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 
-from tests.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes
+from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes
 
 GGUF_REPO = "imitation-org/tiny-model-GGUF"
 CT2_REPO = "imitation-org/tiny-ct2"

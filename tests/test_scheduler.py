@@ -6,7 +6,7 @@ import time
 
 from app import create_app
 from app.scheduler import LEADER_RETRY_SECONDS
-from tests.conftest import router_config
+from tests.support.factories import router_config
 
 
 def wait_for(condition, seconds: float) -> bool:

@@ -6,8 +6,8 @@ import re
 
 import requests
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.router_process import start_router
+from tests.support.router_process import ADMIN_PASSWORD
+from tests.support.router_process import start_router
 
 PASSWORD = "Sup3r-Secret-Passw0rd!"
 

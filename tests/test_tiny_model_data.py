@@ -17,7 +17,7 @@ import ctranslate2
 import jinja2
 import pytest
 
-from tests.tiny_model import CASES, CT2_DIR, DATA, EXPECTED, GGUF
+from tests.support.tiny_model import CASES, CT2_DIR, DATA, EXPECTED, GGUF
 
 try:
     import tokenizers

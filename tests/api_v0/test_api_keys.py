@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from app.models import utcnow
-from tests.conftest import make_api_key
+from tests.support.factories import make_api_key
 
 
 def create(client, **body):

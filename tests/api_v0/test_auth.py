@@ -7,7 +7,8 @@ import time
 import pytest
 
 from app import create_app
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, router_config
+from tests.support.factories import router_config
+from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME
 
 
 def login(client, username=ADMIN_USERNAME, password=ADMIN_PASSWORD, **kwargs):

@@ -8,9 +8,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.extensions import db
 from app.services import nodes
-from tests.conftest import make_api_key
-from tests.dashboard.test_nodes_page import NODE, STATUS
-from tests.router_process import RouterProcess
+from tests.support.factories import make_api_key
+from tests.support.factories import NODE, STATUS
+from tests.support.router_process import RouterProcess
 
 CHAT = "/v1/chat/completions"
 HELLO = [{"role": "user", "content": "Hello"}]

@@ -10,7 +10,8 @@ import pytest
 
 from app import create_app
 from app.scheduler import refresh_hub_stats
-from tests.conftest import CATALOG_REPO, GGUF_REPO, PROJECT_ROOT, make_api_key, router_config
+from tests.support.factories import CATALOG_REPO, GGUF_REPO, make_api_key, router_config
+from tests.support.router_process import PROJECT_ROOT
 
 CATALOG_IDS = [entry["id"] for entry in json.loads((PROJECT_ROOT / "supported_models.json").read_text())]
 CATALOG_FIELDS = {"id", "name", "description", "repo", "recommended_filename", "size_bytes", "required_memory_bytes",

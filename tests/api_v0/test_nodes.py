@@ -1,6 +1,6 @@
 """Node registration, manifests and status polling on the router side.
 
-A node is imitated by a small real HTTP server answering /v0/status and /v0/sync (tests/status_node.py;
+A node is imitated by a small real HTTP server answering /v0/status and /v0/sync (tests/support/status_node.py;
 the node agent's own tests run the real agent; here the router's rules are the subject)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import threading
 import pytest
 
 from app.services import nodes
-from tests.conftest import CATALOG_FILE, GGUF_REPO, make_api_key
-from tests.status_node import GiB, StatusNode, node_body
+from tests.support.factories import CATALOG_FILE, GGUF_REPO, make_api_key
+from tests.support.status_node import GiB, StatusNode, node_body
 
 
 def manifest(node_client, registration: dict) -> dict:

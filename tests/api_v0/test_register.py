@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from app import create_app
-from tests.conftest import CATALOG_FILE, CATALOG_REPO, CT2_REPO, GGUF_REPO, SAFETENSORS_REPO, free_port, make_api_key, router_config
+from tests.support.factories import CATALOG_FILE, CATALOG_REPO, CT2_REPO, GGUF_REPO, SAFETENSORS_REPO, make_api_key, router_config
+from tests.support.router_process import free_port
 
 
 def assert_error(response, status: int, code: str, fragment: str, param: str | None = "__any__") -> dict:

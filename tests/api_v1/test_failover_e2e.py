@@ -13,14 +13,13 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from bench.build_bench_model import SLOW_TEST, build
-from tests.cluster import Cluster, start_cluster, wait_for
-from tests.hub_imitation import HubImitation, repo_from_directory
+from tests.support.cluster import Cluster, start_cluster, wait_for
+from tests.support.hub_imitation import HubImitation, repo_from_directory
 
 REPO = MODEL = "acme/slow-random-ct2"
 

@@ -10,7 +10,7 @@ from app import create_app
 from app.extensions import db
 from app.models import ApiKey, utcnow
 from app.services import api_keys
-from tests.conftest import make_api_key, router_config
+from tests.support.factories import make_api_key, router_config
 
 
 def status(client, key: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from app.services import nodes, registry
-from tests.api_v1.conftest import MODEL, add_node, poll
+from tests.support.inference import MODEL, add_node, poll
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
 MiB = 1024 ** 2

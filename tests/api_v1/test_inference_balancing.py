@@ -6,8 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from tests.api_v1.conftest import MODEL, add_node
-from tests.conftest import make_api_key
+from tests.support.inference import MODEL, add_node
+from tests.support.factories import make_api_key
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
 

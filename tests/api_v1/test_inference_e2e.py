@@ -18,9 +18,9 @@ from node_agent.engines.common import GenerationParams
 from node_agent.engines.ct2_encoder_engine import CTranslate2EncoderEngine
 from node_agent.engines.ctranslate2_engine import CTranslate2Engine
 from node_agent.engines.llamacpp_engine import LlamaCppEngine
-from tests.cluster import Cluster, start_cluster
-from tests import tiny_model
-from tests.hub_imitation import HubImitation, repo_from_directory
+from tests.support.cluster import Cluster, start_cluster
+from tests.support import tiny_model
+from tests.support.hub_imitation import HubImitation, repo_from_directory
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CT2_REPO, CT2_ID = "acme/tiny-llama-ct2", "acme/tiny-llama-ct2"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.api_v1.conftest import MODEL, add_node
+from tests.support.inference import MODEL, add_node
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 7}
 

@@ -11,9 +11,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.api_v1.conftest import MODEL, WORKER_CLASSES, LiveFleet, start_live_fleet
-from tests.cluster import wait_for
-from tests.hub_imitation import HubImitation
+from tests.support.inference import MODEL, WORKER_CLASSES, LiveFleet, start_live_fleet
+from tests.support.cluster import wait_for
+from tests.support.hub_imitation import HubImitation
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Count."}]}
 

@@ -9,7 +9,7 @@ import socket
 
 import requests
 
-from tests.api_v1.conftest import MODEL, LiveFleet
+from tests.support.inference import MODEL, LiveFleet
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Count."}]}
 

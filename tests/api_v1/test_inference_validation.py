@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.api_v1.conftest import MODEL, add_node
+from tests.support.inference import MODEL, add_node
 
 USER = [{"role": "user", "content": "Hello"}]
 

@@ -10,36 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, PROJECT_ROOT, RouterProcess
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 5000
-AXE_PATH = PROJECT_ROOT / ".cache" / "axe" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag2aaa", "wcag21a", "wcag21aa", "wcag22aa"]
-SCHEMES = ("light", "dark")
-
-# Violations, plus contrast checks axe could not decide ("incomplete", e.g. a background image it
-# cannot read): AAA contrast that was not verified counts as not met. Text hidden under another element
-# (the sticky header, the toast) is the exception: it cannot be read there, and is checked where it is seen.
-RUN_AXE = """async (tags) => {
-    const results = await axe.run(document, {runOnly: {type: "tag", values: tags}});
-    const covered = (node) => [...node.any, ...node.all, ...node.none]
-        .some(check => check.data && check.data.messageKey === "bgOverlap");
-    const undecided = results.incomplete.filter(v => v.id.startsWith("color-contrast"))
-        .map(v => ({...v, id: v.id + " (undecided)", nodes: v.nodes.filter(node => !covered(node))}))
-        .filter(v => v.nodes.length > 0);
-    return results.violations.concat(undecided).map(v => ({
-        id: v.id, impact: v.impact, help: v.help,
-        nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary})),
-    }));
-}"""
-
-expect.set_options(timeout=TIMEOUT_MS)
+from tests.support.router_process import PROJECT_ROOT
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, AXE_PATH, WCAG_TAGS, SCHEMES, RUN_AXE
 
 
 @pytest.fixture(scope="session")
@@ -68,44 +42,6 @@ def page(context: BrowserContext) -> Iterator[Page]:
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
     assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def sign_in(page: Page, router: RouterProcess, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD,
-            next_path: str = "/models") -> None:
-    """Signs the page's browser context in through the real login form (once per context: the cookies
-    then serve every page of the test)."""
-    page.goto(f"{router.url}/login?next={next_path}")
-    page.locator("#login-username").fill(username)
-    page.locator("#login-password").fill(password)
-    with page.expect_navigation():
-        page.locator("#login-password").press("Enter")
-    assert "/login" not in page.url, f"sign-in as {username} failed: {page.locator('#login-error').all_text_contents()}"
-
-
-def register_via_api(router: RouterProcess, **body) -> dict:
-    response = requests.post(f"{router.url}/v0/models/register", json=body, headers=router.auth_headers, timeout=10)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def delete_all_via_api(router: RouterProcess) -> None:
-    models = requests.get(f"{router.url}/v0/models", headers=router.auth_headers, timeout=10).json()["models"]
-    for model in models:
-        requests.delete(f"{router.url}/v0/models/{model['id']}", headers=router.auth_headers,
-                        timeout=10).raise_for_status()
-
-
-def create_user_via_api(router: RouterProcess, username: str, password: str, role: str = "viewer") -> dict:
-    response = requests.post(f"{router.url}/v0/users", json={"username": username, "password": password, "role": role},
-                             headers=router.auth_headers, timeout=10)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def usernames_via_api(router: RouterProcess) -> list[str]:
-    response = requests.get(f"{router.url}/v0/users", headers=router.auth_headers, timeout=10)
-    assert response.status_code == 200, response.text
-    return [user["username"] for user in response.json()["users"]]
 
 
 @pytest.fixture(scope="module")

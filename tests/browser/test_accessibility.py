@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
+from tests.support.browser import (
     RUN_AXE,
     SCHEMES,
     WCAG_TAGS,
@@ -23,8 +23,8 @@ from tests.browser.conftest import (
     register_via_api,
     sign_in,
 )
-from tests.conftest import GGUF_REPO, SAFETENSORS_REPO
-from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess, start_router
+from tests.support.factories import GGUF_REPO, SAFETENSORS_REPO
+from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess, start_router
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import create_user_via_api, sign_in, usernames_via_api
-from tests.router_process import RouterProcess
+from tests.support.browser import create_user_via_api, sign_in, usernames_via_api
+from tests.support.router_process import RouterProcess
 
 pytestmark = pytest.mark.browser
 

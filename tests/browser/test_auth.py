@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import TIMEOUT_MS, sign_in, usernames_via_api
-from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess
+from tests.support.browser import TIMEOUT_MS, sign_in, usernames_via_api
+from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess
 
 pytestmark = pytest.mark.browser
 

@@ -12,11 +12,11 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.api_v1.conftest import node_body
-from tests.browser.conftest import sign_in
-from tests.hub_imitation import HubImitation
-from tests.node_imitation import NodeImitation
-from tests.router_process import RouterProcess, start_router
+from tests.support.inference import node_body
+from tests.support.browser import sign_in
+from tests.support.hub_imitation import HubImitation
+from tests.support.node_imitation import NodeImitation
+from tests.support.router_process import RouterProcess, start_router
 
 pytestmark = pytest.mark.browser
 

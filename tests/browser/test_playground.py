@@ -5,7 +5,7 @@ streams to stop, a node that dies mid-answer, a model that went back to download
 router with a real node serving the tiny model — a streamed chat, copy as curl (run for real), and an
 API error shown in the conversation.
 
-The node imitation (tests/node_imitation.py) speaks the node protocol; it stands in for what the tiny
+The node imitation (tests/support/node_imitation.py) speaks the node protocol; it stands in for what the tiny
 model cannot do here: generate slowly enough to be stopped, or fail in the middle of an answer."""
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import create_user_via_api, register_via_api, sign_in
-from tests.node_imitation import NodeImitation
-from tests.router_process import ADMIN_USERNAME, RouterProcess, start_router
+from tests.support.browser import create_user_via_api, register_via_api, sign_in
+from tests.support.node_imitation import NodeImitation
+from tests.support.router_process import ADMIN_USERNAME, RouterProcess, start_router
 
 pytestmark = pytest.mark.browser
 

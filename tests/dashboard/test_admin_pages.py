@@ -11,7 +11,8 @@ import pytest
 
 from app import create_app
 from app.services import users
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, csrf_token_of, login_session, router_config
+from tests.support.factories import csrf_token_of, login_session, router_config
+from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME
 
 VIEWER = ("vera", "viewer password 1")
 

@@ -8,20 +8,7 @@ import re
 from app.extensions import db
 from app.models import Node
 from app.services import nodes, users
-from tests.conftest import login_session
-from tests.dashboard.test_views import get, text
-
-GiB = 1024 ** 3
-NODE = {"name": "gpu-box", "url": "http://127.0.0.1:9", "platform": "linux-cuda", "engines": ["llama_cpp", "ctranslate2"],
-        "cpu_count": 16, "memory_bytes": 64 * GiB, "gpus": [{"name": "NVIDIA L4", "memory_bytes": 24 * GiB}],
-        "version": "0.1.0"}
-STATUS = {"version": "0.1.1", "active_requests": 2,
-          "models": [{"id": "a", "state": "ready"}, {"id": "b", "state": "ready"},
-                     {"id": "c", "state": "downloading", "downloaded_bytes": 1, "total_bytes": 4},
-                     {"id": "d", "state": "error", "error": "disk full"}],
-          "metrics": {"cpu_percent": 12.5, "memory_used_bytes": 16 * GiB, "memory_total_bytes": 64 * GiB,
-                      "gpus": [{"name": "NVIDIA L4", "utilization_percent": 87.0, "memory_used_bytes": 6 * GiB,
-                                "memory_total_bytes": 24 * GiB}]}}
+from tests.support.factories import NODE, STATUS, get, login_session, text
 
 
 def node_row(html: str, name: str) -> str:

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from app.services import users
-from tests.conftest import login_session
+from tests.support.factories import login_session
 
 VIEWER = ("vera", "viewer password 1")
 

@@ -12,7 +12,8 @@ from flask import render_template
 from app.scheduler import refresh_hub_stats
 from app.services import registry
 from app.services.lifecycle import NodeModelState
-from tests.conftest import CATALOG_FILE, CATALOG_REPO, GGUF_REPO, PROJECT_ROOT
+from tests.support.factories import CATALOG_FILE, CATALOG_REPO, GGUF_REPO, get, text
+from tests.support.router_process import PROJECT_ROOT
 
 CATALOG = json.loads((PROJECT_ROOT / "supported_models.json").read_text(encoding="utf-8"))
 CATALOG_IDS = [entry["id"] for entry in CATALOG]
@@ -36,17 +37,6 @@ def row(html: str, model_id: str) -> str:
     match = re.search(rf'<tr data-model-id="{re.escape(model_id)}">(.*?)</tr>', html, re.S)
     assert match, f"no row for {model_id}"
     return match.group(1)
-
-
-def get(client, path: str, lang: str | None = None, **kwargs) -> str:
-    if lang:
-        client.set_cookie("lang", lang)
-    return client.get(path, **kwargs).get_data(as_text=True)
-
-
-def text(html: str) -> str:
-    """Visible-ish text: tags dropped, whitespace collapsed."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
 
 
 def register(client, **body) -> dict:

@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.cluster import SYNC_INTERVAL, Cluster, NodeProcess, start_cluster, tail
-from tests.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes
-from tests.router_process import PROJECT_ROOT, free_port
+from tests.support.cluster import SYNC_INTERVAL, Cluster, NodeProcess, start_cluster, tail
+from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, ct2_repo_files, gguf_bytes
+from tests.support.router_process import PROJECT_ROOT, free_port
 
 KiB, MiB = 1024, 1024 * 1024
 SMALL_NODE_MEMORY = 10 * MiB

@@ -28,7 +28,7 @@ from node_agent.engines.ctranslate2_engine import (
     GenerationParams,
     UnsupportedRequest,
 )
-from tests.tiny_model import CASE, CASES, CT2_DIR, GREEDY
+from tests.support.tiny_model import CASE, CASES, CT2_DIR, GREEDY
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG_WINDOW_MS = 10_000  # a batch then starts exactly when it is full (see module docstring)

@@ -25,7 +25,7 @@ from node_agent.engines.ct2_encoder_engine import (
     is_encoder_model,
     read_model_header,
 )
-from tests.tiny_model import CT2_DIR
+from tests.support.tiny_model import CT2_DIR
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ENC_DIR = DATA / "tiny-encoder" / "ct2"

@@ -6,7 +6,7 @@ import pytest
 import tokenizers
 
 from node_agent.engines.ctranslate2_engine import CTranslate2Engine, GenerationParams
-from tests.tiny_model import CASE, CASES, CT2_DIR, GREEDY, run
+from tests.support.tiny_model import CASE, CASES, CT2_DIR, GREEDY, run
 
 
 @pytest.fixture(scope="module")

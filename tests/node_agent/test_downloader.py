@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from node_agent.downloader import DownloadCancelled, Downloader, DownloadError, FileSpec
-from tests.hub_imitation import HubFile, HubImitation, HubRepo, RecordedRequest, gguf_bytes
-from tests.node_agent.counting_proxy import CountingProxy
+from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, RecordedRequest, gguf_bytes
+from tests.support.counting_proxy import CountingProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 KiB, MiB = 1024, 1024 * 1024

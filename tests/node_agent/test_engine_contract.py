@@ -18,7 +18,7 @@ import pytest
 from node_agent.engines.common import Completion, GenerationParams, UnsupportedRequest, validate_messages
 from node_agent.engines.ctranslate2_engine import CTranslate2Engine
 from node_agent.engines.llamacpp_engine import LlamaCppEngine
-from tests.tiny_model import CASE, CASES, CT2_DIR, GGUF, GREEDY, case_input, run
+from tests.support.tiny_model import CASE, CASES, CT2_DIR, GGUF, GREEDY, case_input, run
 
 ENGINE_KINDS = ["ctranslate2", "llama_cpp"]
 

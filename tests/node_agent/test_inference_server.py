@@ -13,9 +13,9 @@ import requests
 from node_agent.inference import EngineManager
 from node_agent.server import NodeServer, make_server
 from node_agent.store import ModelStore
-from tests.cluster import wait_for
-from tests.model_files import install_model
-from tests.tiny_model import CASE, CT2_DIR, GGUF_DIR
+from tests.support.cluster import wait_for
+from tests.support.model_files import install_model
+from tests.support.tiny_model import CASE, CT2_DIR, GGUF_DIR
 
 TOKEN = "node-token-for-tests"
 CT2_MODEL = "acme/tiny-ct2"

@@ -14,7 +14,7 @@ import pytest
 from node_agent.engines.common import GenerationParams
 from node_agent.engines.ctranslate2_engine import CTranslate2Engine
 from node_agent.engines.llamacpp_engine import LlamaCppEngine
-from tests.tiny_model import CASE, CASES, CT2_DIR, GGUF, GREEDY, case_input, run
+from tests.support.tiny_model import CASE, CASES, CT2_DIR, GGUF, GREEDY, case_input, run
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from node_agent.downloader import Downloader
 from node_agent.router_client import RouterClient
 from node_agent.store import ModelStore
 from node_agent.sync import SyncLoop
-from tests.hub_imitation import HubImitation
+from tests.support.hub_imitation import HubImitation
 
 MODEL = "acme/tiny-chat-gguf:q4_k_m"
 FILES = [{"name": "tiny.gguf", "size": 4, "sha256": None}]

@@ -16,7 +16,8 @@ import pytest
 import werkzeug.security
 
 from app import create_app
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, csrf_token_of, login_session, router_config
+from tests.support.factories import csrf_token_of, login_session, router_config
+from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME
 
 STRANGER = "203.0.113.7"  # documentation addresses (RFC 5737): never contacted, only named
 ADMIN_DESK = "198.51.100.20"

@@ -13,8 +13,8 @@ import stat
 import pytest
 import requests
 
-from tests.conftest import router_config
-from tests.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, start_router
+from tests.support.factories import router_config
+from tests.support.router_process import ADMIN_PASSWORD, start_router
 
 MiB = 1024 * 1024
 HUGE_ID = "99999999999999999999"

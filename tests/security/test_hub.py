@@ -19,8 +19,8 @@ from app import create_app
 from app.extensions import db
 from app.models import RegisteredModel
 from app.scheduler import refresh_hub_stats
-from tests.conftest import CATALOG_FILE, CATALOG_REPO, make_api_key, router_config
-from tests.hub_imitation import HubFile, HubImitation, HubRepo, gguf_bytes
+from tests.support.factories import CATALOG_FILE, CATALOG_REPO, make_api_key, router_config
+from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, gguf_bytes
 
 HOSTILE_REPO = "hostile/tiny-GGUF"
 HOSTILE_FILE = "tiny.Q4_K_M.gguf"

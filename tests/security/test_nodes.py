@@ -24,9 +24,9 @@ from app.extensions import db
 from app.models import Node, NodeModel, NodeSample
 from app.services import nodes
 from node_agent.router_client import RouterClient, RouterRejected
-from tests.conftest import login_session, make_api_key
-from tests.node_imitation import NodeImitation
-from tests.status_node import StatusNode, node_body, status
+from tests.support.factories import login_session, make_api_key
+from tests.support.node_imitation import NodeImitation
+from tests.support.status_node import StatusNode, node_body, status
 
 MODEL = "qwen3-0.6b"  # a catalog id: registering it needs no Hub
 MiB = 1024 * 1024

@@ -22,12 +22,12 @@ from flask import Flask
 
 from app import create_app
 from app.services import nodes, registry
-from tests.cluster import wait_for
-from tests.conftest import csrf_token_of, login_session, make_api_key, router_config
-from tests.hub_imitation import HubImitation
-from tests.node_imitation import NodeImitation
-from tests.router_process import RouterProcess, start_router
-from tests.status_node import node_body
+from tests.support.cluster import wait_for
+from tests.support.factories import csrf_token_of, login_session, make_api_key, router_config
+from tests.support.hub_imitation import HubImitation
+from tests.support.node_imitation import NodeImitation
+from tests.support.router_process import RouterProcess, start_router
+from tests.support.status_node import node_body
 
 MODEL = "qwen3-0.6b"  # a catalog id: registering it needs no Hub
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Count."}]}

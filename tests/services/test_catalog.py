@@ -13,7 +13,8 @@ import pytest
 
 from app import create_app
 from app.services.catalog import CatalogError, load_catalog
-from tests.conftest import PROJECT_ROOT, router_config
+from tests.support.factories import router_config
+from tests.support.router_process import PROJECT_ROOT
 
 CATALOG_PATH = PROJECT_ROOT / "supported_models.json"
 

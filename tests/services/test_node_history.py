@@ -10,7 +10,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import NodeSample, utcnow
 from app.services import node_history, nodes
-from tests.dashboard.test_nodes_page import NODE
+from tests.support.factories import NODE
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 GiB = 1024 ** 3

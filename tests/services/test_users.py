@@ -6,7 +6,7 @@ import logging
 import re
 
 from app import create_app
-from tests.conftest import router_config
+from tests.support.factories import router_config
 
 
 def test_first_start_without_credentials_prints_a_generated_password_once(tmp_path, hub, capfd):

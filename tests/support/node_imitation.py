@@ -500,7 +500,7 @@ class NodeImitation:
                 sent += size
 
         if not recorded.stream:
-            head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     + ("Connection: close\r\n\r\n" if self.framing == "close"
                        else f"Content-Length: {total + 15}\r\nConnection: keep-alive\r\n\r\n"))
             connection.sendall(head.encode("latin-1") + b'{"filler": "')

@@ -17,8 +17,8 @@ from typing import Any
 import requests
 
 from node_agent.store import ModelStore
-from tests.hub_imitation import HubImitation
-from tests.router_process import PROJECT_ROOT, RouterProcess, start_router
+from tests.support.hub_imitation import HubImitation
+from tests.support.router_process import PROJECT_ROOT, RouterProcess, start_router
 
 SYNC_INTERVAL = 2.0
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from node_agent.engines.common import Completion, GenerationParams
 
-DATA = Path(__file__).resolve().parent / "data" / "tiny-model"
+DATA = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 CT2_DIR = DATA / "ct2"
 GGUF_DIR = DATA / "gguf"
 GGUF = GGUF_DIR / "tiny-llama-f16.gguf"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
 # Tests hash passwords cheaply (a production router keeps the scrypt default).

@@ -1,0 +1,102 @@
+"""Factories shared by tests: the imitation Hub's repos, a router's test configuration, API keys,
+signed-in browsers, node registrations and statuses, and reading pages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.support.hub_imitation import HubFile, HubRepo, ct2_repo_files, gguf_bytes
+from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, FAST_PASSWORD_HASH
+from tests.support.status_node import GiB, node_body
+
+# Repos of the imitation Hub used across tests.
+GGUF_REPO = "acme/Tiny-Chat-GGUF"
+CT2_REPO = "acme/tiny-chat-ct2"
+SAFETENSORS_REPO = "acme/tiny-safetensors"
+CATALOG_REPO = "Qwen/Qwen2.5-0.5B-Instruct-GGUF"  # first entry of supported_models.json
+CATALOG_FILE = "qwen2.5-0.5b-instruct-q4_k_m.gguf"
+
+
+def default_repos() -> list[HubRepo]:
+    return [
+        HubRepo(GGUF_REPO, [
+            HubFile("README.md", b"# Tiny chat\n"),
+            HubFile("tiny-chat.Q8_0.gguf", gguf_bytes("q8", 9000)),
+            HubFile("tiny-chat.Q4_K_M.gguf", gguf_bytes("q4km", 5000)),
+            HubFile("tiny-chat.Q2_K.gguf", gguf_bytes("q2k", 3000)),
+        ], downloads=1234, likes=56, tags=["gguf"]),
+        HubRepo(CT2_REPO, ct2_repo_files("ct2"), downloads=10, likes=2),
+        HubRepo(SAFETENSORS_REPO, [
+            HubFile("config.json", b"{}"),
+            HubFile("model.safetensors", b"\0" * 2048),
+            HubFile("tokenizer.json", b"{}"),
+        ]),
+        HubRepo(CATALOG_REPO, [HubFile(CATALOG_FILE, gguf_bytes("qwen", 4096))], downloads=98765, likes=4321),
+    ]
+
+
+TINY_CHAT_REPO = "acme/tiny-llama-ct2"
+
+
+def router_config(tmp_path: Path, hub_url: str, **overrides) -> dict:
+    return {
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "HF_ENDPOINT": hub_url,
+        "HF_STATS_TIMEOUT_SECONDS": 1.0,
+        "HF_REQUEST_TIMEOUT_SECONDS": 2.0,
+        "SCHEDULER_ENABLED": False,
+        "TESTING": True,
+        "ADMIN_USERNAME": ADMIN_USERNAME,
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
+        **overrides,
+    }
+
+
+def make_api_key(app, scopes: list[str], name: str = "test key", **kwargs) -> str:
+    """A key created through the service (as an admin would), returned in plaintext."""
+    from app.services import api_keys
+
+    with app.app_context():
+        return api_keys.create_key(name, scopes, kwargs.get("expires_at"), "tests")[1]
+
+
+def csrf_token_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or \
+        re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login_session(test_client, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD) -> str:
+    """Signs a test client in through the login form; returns the CSRF token of a page after sign-in
+    for later posts (login replaces the token: the login page's one no longer works)."""
+    token = csrf_token_of(test_client.get("/login").get_data(as_text=True))
+    response = test_client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return csrf_token_of(test_client.get("/account").get_data(as_text=True))
+
+
+
+# A GPU node's registration and a status report with one model in each state (the Nodes pages, metrics).
+NODE = node_body(platform="linux-cuda", cpu_count=16, memory_bytes=64 * GiB,
+                 gpus=[{"name": "NVIDIA L4", "memory_bytes": 24 * GiB}])
+STATUS = {"version": "0.1.1", "active_requests": 2,
+          "models": [{"id": "a", "state": "ready"}, {"id": "b", "state": "ready"},
+                     {"id": "c", "state": "downloading", "downloaded_bytes": 1, "total_bytes": 4},
+                     {"id": "d", "state": "error", "error": "disk full"}],
+          "metrics": {"cpu_percent": 12.5, "memory_used_bytes": 16 * GiB, "memory_total_bytes": 64 * GiB,
+                      "gpus": [{"name": "NVIDIA L4", "utilization_percent": 87.0, "memory_used_bytes": 6 * GiB,
+                                "memory_total_bytes": 24 * GiB}]}}
+
+
+def get(client, path: str, lang: str | None = None, **kwargs) -> str:
+    if lang:
+        client.set_cookie("lang", lang)
+    return client.get(path, **kwargs).get_data(as_text=True)
+
+
+def text(html: str) -> str:
+    """Visible-ish text: tags dropped, whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
