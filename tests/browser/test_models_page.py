@@ -268,6 +268,13 @@ def test_register_dialog_with_the_keyboard_only(live_router: RouterProcess, page
     submit = page.locator("#register-submit")
     expect(submit).to_be_disabled()
     expect(submit).to_have_text("Registering…")
+    # The page marks the button busy before its request leaves; Playwright hands the held request to
+    # the handler only while this test calls into it, so wait for it (bounded).
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the registration request never left the page"
     held[0].continue_()
     expect(dialog).to_be_hidden()
     assert focused(page)["id"] == "open-register-dialog"
