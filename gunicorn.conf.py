@@ -57,7 +57,7 @@ def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
 
 class _ClientStoppedReading(logging.Filter):
     """A client that stopped reading its answer for LLM_ROUTER_CLIENT_IDLE_TIMEOUT_SECONDS: the router
-    sets that timeout on gunicorn's client socket (app/services/proxy.py), the blocked write fails with
+    sets that timeout on gunicorn's client socket (app/services/inference/relay.py), the blocked write fails with
     a TimeoutError, and gunicorn closes the connection (which frees the node). That is the limit
     working, not a fault of the router: one line instead of gunicorn's "Socket error" traceback."""
 

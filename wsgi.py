@@ -3,7 +3,7 @@
 import sys
 
 from app import create_app
-from app.services.catalog import CatalogError
+from app.services.catalog.supported import CatalogError
 
 try:
     app = create_app()

@@ -14,15 +14,20 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .converters import DatabaseId
 from .config import DEFAULT_INSTANCE_PATH, PROJECT_ROOT, finish_config, load_config
-from .auth import init_auth
+from .access import init_auth
 from .cli import register_cli
 from .errors import register_error_handlers
 from .log_format import configure_logging
 from .extensions import babel, db, migrate
 from .i18n import select_locale
-from .services.catalog import load_catalog
-from .services.hf_stats import HubStatsCache
-from .services.users import ensure_first_admin
+from .services.catalog.supported import load_catalog
+from .services.catalog.hub_stats import HubStatsCache
+from .dashboard.formatting import register_filters
+from .services.accounts.api_keys import key_cache_for
+from .services.accounts.users import ensure_first_admin
+from .services.fleet.node_http import NodeHttp
+from .services.inference.relay import Inference, RequestClock
+from .services.observability.metrics import RouterMetrics
 
 MIGRATIONS_PATH = PROJECT_ROOT / "migrations"
 __version__ = "0.1.0"
@@ -49,26 +54,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     logging.getLogger("requests_cache").setLevel(logging.ERROR)  # Hub outages: hf_stats logs one line
 
-    # A broken catalog stops start-up here, with a message naming the entry and field.
-    app.extensions["catalog"] = load_catalog(app.config["SUPPORTED_MODELS_PATH"])
-    app.extensions["hub_stats"] = HubStatsCache(
-        app.config["HF_ENDPOINT"], app.config["HF_CACHE_PATH"], app.config["HF_STATS_TTL_SECONDS"],
-        app.config["HF_STATS_TIMEOUT_SECONDS"], app.config["HF_TOKEN"])
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     babel.init_app(app, locale_selector=select_locale)
+    register_extensions(app)
     register_error_handlers(app)
     app.before_request(_limit_body)  # before init_auth's check, which may read a form
     init_auth(app)
     register_cli(app)
 
-    from . import api_v0, api_v1, auth_pages, dashboard
+    from . import api_v0, api_v1, auth, dashboard
 
     app.register_blueprint(api_v0.bp)
     app.register_blueprint(api_v1.bp)
-    app.register_blueprint(auth_pages.bp)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
+    register_filters(app)
 
     upgrade_database(app)
     with app.app_context():
@@ -78,6 +79,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
         app.extensions["scheduler"] = start_scheduler(app)
     return app
+
+
+def register_extensions(app: Flask) -> None:
+    """This process's state, one object per concern in `app.extensions`: nothing is built at import time
+    or on first use, so each app (a test's, a gunicorn worker's) has its own."""
+    app.extensions["catalog"] = load_catalog(app.config["SUPPORTED_MODELS_PATH"])  # a broken catalog stops here
+    app.extensions["hub_stats"] = HubStatsCache(
+        app.config["HF_ENDPOINT"], app.config["HF_CACHE_PATH"], app.config["HF_STATS_TTL_SECONDS"],
+        app.config["HF_STATS_TIMEOUT_SECONDS"], app.config["HF_TOKEN"])
+    app.extensions["api_key_cache"] = key_cache_for(app)
+    app.extensions["node_http"] = NodeHttp()
+    app.extensions["metrics"] = RouterMetrics()
+    app.extensions["inference"] = Inference.for_app(app, app.extensions["metrics"])
+    app.wsgi_app = RequestClock(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def _limit_body() -> None:

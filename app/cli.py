@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .errors import ApiError
-from .services import api_keys, users
+from .services.accounts import api_keys, users
 
 
 def register_cli(app: Flask) -> None:

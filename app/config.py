@@ -132,7 +132,7 @@ def finish_config(config: dict[str, Any], instance_path: Path) -> None:
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=config["SECURE_COOKIES"],
         REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=config["SECURE_COOKIES"],
         REMEMBER_COOKIE_DURATION=days, PERMANENT_SESSION_LIFETIME=days,
-        WTF_CSRF_CHECK_DEFAULT=False,  # checked in app.auth, for cookie-authenticated requests only
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in app.access, for cookie-authenticated requests only
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a page left open overnight still works
     )
 

@@ -1,7 +1,7 @@
 """The router's log lines: one event, one line, whatever a client sent.
 
 User names, node URLs, model ids and Hub answers reach log messages. A newline in one of them
-would start a forged line ("... INFO app.auth: admin signed in"), and terminal escape sequences
+would start a forged line ("... INFO app.access: admin signed in"), and terminal escape sequences
 could rewrite what an operator sees. The formatter escapes control characters in the message
 (not in a traceback, which is ours and multi-line by nature): `\\n` stays visible as `\\n`.
 """

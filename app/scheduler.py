@@ -27,7 +27,7 @@ LEADER_RETRY_SECONDS = 5.0
 def refresh_hub_stats(app: Flask) -> None:
     """Hugging Face statistics for every catalog and URL-registered repo (cached, 10-minute TTL)."""
     with app.app_context():
-        from .services import registry
+        from .services.registry import models as registry
 
         repos = [model.repo for model in registry.catalog()] + [m.repo for m in registry.registered_models()]
         known = registry.hub_stats().refresh(repos)
@@ -35,7 +35,7 @@ def refresh_hub_stats(app: Flask) -> None:
 
 
 def _become_poller(app: Flask, scheduler: BackgroundScheduler, stop: threading.Event) -> None:
-    from .services.nodes import poll_job
+    from .services.fleet.polling import poll_job
 
     lock = FileLock(str(Path(app.instance_path) / "scheduler.lock"))
     while not stop.is_set():

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
-from app.services import registry  # noqa: E402
-from app.services.catalog import load_catalog  # noqa: E402
+from app.services.registry import models as registry  # noqa: E402
+from app.services.catalog.supported import load_catalog  # noqa: E402
 from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, gguf_bytes  # noqa: E402
 from tests.support.router_process import free_port, start_router  # noqa: E402
 

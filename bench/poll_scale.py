@@ -11,7 +11,7 @@ What runs:
    an upper bound;
 3. every simulated node registers through the router's API (`POST /v0/nodes`, node-scope key), so
    the router's database holds N nodes with real tokens;
-4. `app.services.nodes.poll_all()` is timed in this process, inside `create_app(...).app_context()`
+4. `app.services.fleet.polling.poll_all()` is timed in this process, inside `create_app(...).app_context()`
    against the same instance folder (same SQLite database) as the router process. That is exactly
    the function the scheduler runs every interval: fetch every status (thread pool), then write every
    report and one sample per node in one transaction.
@@ -205,25 +205,26 @@ def measure(app: Any, count: int, cycles: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from app.extensions import db
-    from app.models import Node, NodeModel
-    from app.services import nodes as node_service
+    from app.database import Node, NodeModel
+    from app.services.fleet import node_http, nodes, polling
 
     with app.app_context():
         timings = []
         for _ in range(cycles):
             started = time.perf_counter()
-            node_service.poll_all()
+            polling.poll_all()
             timings.append(time.perf_counter() - started)
         db.session.expire_all()
         online = db.session.scalar(select(func.count()).select_from(Node).where(Node.online.is_(True),
                                                                                  Node.failed_polls == 0))
         reports = db.session.scalar(select(func.count()).select_from(NodeModel))
-        targets = [(node.id, node.url, node.token) for node in node_service.all_nodes()]
+        session = node_http.session_for(nodes.node_deny_networks())
+        targets = [(node.id, node.url, node.token, session) for node in nodes.all_nodes()]
         fetches = []
         for _ in range(cycles):
             started = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=min(node_service._POLL_WORKERS, len(targets))) as pool:
-                results = list(pool.map(node_service._fetch_status, targets))
+            with ThreadPoolExecutor(max_workers=min(node_http.POOL_SIZE, len(targets))) as pool:
+                results = list(pool.map(polling.fetch_status, targets))
             fetches.append(time.perf_counter() - started)
         failures = [problem for _, payload, problem in results if payload is None]
     return {"nodes": count, "online": online, "reports": reports, "poll": timings, "fetch": fetches,

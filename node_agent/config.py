@@ -21,7 +21,7 @@ from node_agent import system
 
 __all__ = ["Config", "ConfigError", "ENGINES", "PLATFORMS", "parse_config", "detect_platform"]
 
-# What the router accepts (app/services/nodes.py); an unknown value would only earn a 400 at registration.
+# What the router accepts (app/services/fleet/nodes.py); an unknown value would only earn a 400 at registration.
 ENGINES = ("llama_cpp", "ctranslate2")
 PLATFORMS = ("linux-cpu", "linux-cuda", "macos-metal", "macos-cpu", "windows-cpu", "windows-cuda")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

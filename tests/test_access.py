@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ApiKey, Node, RegisteredModel, RevokedToken, User, utcnow
-from app.services import api_keys, nodes, users
+from app.database import ApiKey, Node, RegisteredModel, RevokedToken, User, utcnow
+from app.services.accounts import api_keys
+from app.services.fleet import nodes
+from app.services.accounts import users
 from tests.support.factories import login_session, make_api_key
 from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME
 

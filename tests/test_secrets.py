@@ -6,8 +6,7 @@ import re
 
 import requests
 
-from tests.support.router_process import ADMIN_PASSWORD
-from tests.support.router_process import start_router
+from tests.support.router_process import ADMIN_PASSWORD, start_router
 
 PASSWORD = "Sup3r-Secret-Passw0rd!"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from ..auth import Access, access, current_principal
-from ..services import api_keys
+from ..access import Access, access, current_principal
+from ..services.accounts import api_keys
 from . import bp
 from .common import json_object
 

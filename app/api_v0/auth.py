@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_babel import gettext as _
 
-from ..auth import Access, access, current_principal, sign_out
+from ..access import Access, access, current_principal, sign_out
 from ..errors import ApiError
-from ..services import login_guard, tokens, users
+from ..services.accounts import login_guard, tokens, users
 from . import bp
 from .common import json_object
 

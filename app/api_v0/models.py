@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import abort, jsonify, request
 from flask_babel import gettext as _
 
-from ..auth import Access, access
+from ..access import Access, access
 from ..errors import ApiError
-from ..services import registry
+from ..services.registry import models as registry
 from . import bp
 from .common import json_body
 
@@ -39,7 +39,7 @@ def list_models():
 @access(Access.VIEW)
 def get_model(model_id: str):
     model = registry.get_model(model_id)
-    return jsonify(registry.model_record(model, registry.node_states().get(model.id, [])))
+    return jsonify(registry.model_record(model))
 
 
 @bp.delete("/models/<path:model_id>")
@@ -60,7 +60,7 @@ def cancel_model(model_id: str):
 @access(Access.ADMIN)
 def retry_model(model_id: str):
     model = registry.retry(model_id)
-    return jsonify(registry.model_record(model, registry.node_states().get(model.id, [])))
+    return jsonify(registry.model_record(model))
 
 
 @bp.route("/models/<path:model_id>", methods=["POST", "PUT", "PATCH"])

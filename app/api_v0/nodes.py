@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 
-from ..auth import Access, access, current_principal
+from ..access import Access, access, current_principal
 from ..errors import ApiError
-from ..services import node_history, nodes
+from ..services.fleet import history as node_history
+from ..services.fleet import manifest, nodes
 from . import bp
 from .common import json_body
 
@@ -59,4 +60,4 @@ def node_manifest(node_id: str):
     if "admin" not in current_principal().scopes and not nodes.token_matches(node, request.headers.get("X-Node-Token")):
         raise ApiError(401, "invalid_node_token", _("This manifest belongs to another node: send the X-Node-Token "
                                                     "this node got at registration, or register again."))
-    return jsonify(nodes.manifest(node))
+    return jsonify(manifest.manifest_for(node))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import jsonify
 from flask_babel import gettext as _
 
-from ..auth import Access, access
+from ..access import Access, access
 from ..errors import ApiError
-from ..services import users
+from ..services.accounts import users
 from . import bp
 from .common import json_object
 

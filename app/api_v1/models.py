@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import jsonify
 from flask_babel import gettext as _
 
-from ..auth import Access, access
+from ..access import Access, access
 from ..errors import ApiError
-from ..models import RegisteredModel, as_utc
-from ..services import registry
+from ..database import RegisteredModel, as_utc
+from ..services.registry import models as registry
 from . import bp
 
 

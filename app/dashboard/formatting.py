@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from flask import Flask
 from flask_babel import format_decimal, format_percent, gettext
 
-from ..models import as_utc
+from ..database import as_utc
 
 _BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import render_template, url_for
 
-from ..auth import Access, access, current_principal
+from ..access import Access, access, current_principal
 from . import bp
 
 

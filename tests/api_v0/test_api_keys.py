@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.models import utcnow
+from app.database import utcnow
 from tests.support.factories import make_api_key
 
 

@@ -7,9 +7,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.extensions import db
-from app.services import nodes
-from tests.support.factories import make_api_key
-from tests.support.factories import NODE, STATUS
+from app.services.fleet import nodes, polling
+from tests.support.factories import NODE, STATUS, make_api_key
 from tests.support.router_process import RouterProcess
 
 CHAT = "/v1/chat/completions"
@@ -55,11 +54,11 @@ def test_inference_answers_are_counted_by_endpoint_model_and_status(app, client)
 def test_the_fleet_is_read_at_each_scrape(app, client):
     with app.app_context():
         busy = nodes.register_node(NODE)[0]
-        nodes.apply_status(busy, STATUS)
+        polling.apply_status(busy, STATUS)
         gone = nodes.register_node({**NODE, "name": "laptop"})[0]
-        nodes.apply_status(gone, STATUS)
-        for _ in range(nodes.OFFLINE_AFTER_FAILED_POLLS):
-            nodes.record_failed_poll(gone, "ConnectionError")
+        polling.apply_status(gone, STATUS)
+        for _ in range(polling.OFFLINE_AFTER_FAILED_POLLS):
+            polling.record_failed_poll(gone, "ConnectionError")
         db.session.commit()
     client.post("/v0/models/register", json={"id": "qwen3-0.6b"})
     figures = scrape(client)

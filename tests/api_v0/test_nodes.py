@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from app.services import nodes
+from app.services.fleet import polling
+from app.services.fleet.manifest import _gib as gib
 from tests.support.factories import CATALOG_FILE, GGUF_REPO, make_api_key
 from tests.support.status_node import GiB, StatusNode, node_body
 
@@ -104,7 +105,7 @@ def test_polling_derives_lifecycle_and_marks_offline_after_three_failures(app, c
 
     def poll():
         with app.app_context():
-            nodes.poll_all()
+            polling.poll_all()
 
     def model():
         return client.get(f"/v0/models/{model_id}").get_json()
@@ -171,7 +172,7 @@ def test_one_nodes_malformed_status_does_not_stop_the_others(app, client, node_c
         fake_node.report([{"id": model_id, "state": "ready", "downloaded_bytes": 5000, "total_bytes": 5000}])
         broken.report([{"id": model_id, "state": "downloading", "downloaded_bytes": "lots", "total_bytes": 1}])
         with app.app_context():
-            nodes.poll_all()
+            polling.poll_all()
         assert client.get(f"/v0/models/{model_id}").get_json()["lifecycle_status"] == "ready"
         bad_record = client.get(f"/v0/nodes/{bad['id']}").get_json()
         assert bad_record["failed_polls"] == 1 and "malformed status" in bad_record["last_error"]
@@ -181,5 +182,5 @@ def test_one_nodes_malformed_status_does_not_stop_the_others(app, client, node_c
 
 
 def test_memory_message_never_understates_the_need():
-    assert nodes._gib(int(8.04 * GiB), True) == "8.1" and nodes._gib(int(7.99 * GiB), False) == "7.9"
-    assert nodes._gib(7500, True) == "0.1"
+    assert gib(int(8.04 * GiB), True) == "8.1" and gib(int(7.99 * GiB), False) == "7.9"
+    assert gib(7500, True) == "0.1"

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from app.services import registry
+from app.services.registry import models as registry
 from tests.support.factories import make_api_key, router_config
 from tests.support.hub_imitation import HubImitation
 from tests.support.node_imitation import NodeImitation

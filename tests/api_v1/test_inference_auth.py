@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from app import create_app
 from app.extensions import db
-from app.models import ApiKey, utcnow
-from app.services import api_keys
+from app.database import ApiKey, utcnow
+from app.services.accounts import api_keys
 from tests.support.factories import make_api_key, router_config
 
 

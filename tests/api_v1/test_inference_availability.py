@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from app.services import nodes, registry
+from app.services.fleet import polling
+from app.services.registry import models as registry
 from tests.support.inference import MODEL, add_node, poll
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]}
@@ -70,7 +71,7 @@ def test_model_ready_only_on_an_offline_node_is_503_no_available_nodes(api_clien
     add_node(app, node)
     assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
     node.stop()
-    for _ in range(nodes.OFFLINE_AFTER_FAILED_POLLS):
+    for _ in range(polling.OFFLINE_AFTER_FAILED_POLLS):
         poll(app)
     response = client.post("/v1/chat/completions", json=CHAT)
     assert response.status_code == 503

@@ -11,8 +11,7 @@ import requests
 from playwright.sync_api import Locator, Page, expect
 
 from tests.support.factories import GGUF_REPO, SAFETENSORS_REPO
-from tests.support.router_process import PROJECT_ROOT
-from tests.support.router_process import RouterProcess, start_router
+from tests.support.router_process import PROJECT_ROOT, RouterProcess, start_router
 from tests.support.browser import create_user_via_api, register_via_api, sign_in
 
 pytestmark = pytest.mark.browser

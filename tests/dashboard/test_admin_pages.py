@@ -10,7 +10,7 @@ import re
 import pytest
 
 from app import create_app
-from app.services import users
+from app.services.accounts import users
 from tests.support.factories import csrf_token_of, login_session, router_config
 from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 from app.extensions import db
-from app.models import Node
-from app.services import nodes, users
+from app.database import Node
+from app.services.fleet import nodes, polling
+from app.services.accounts import users
 from tests.support.factories import NODE, STATUS, get, login_session, text
 
 
@@ -21,9 +22,9 @@ def add_node(app, status: dict | None = None, failed_polls: int = 0, **overrides
     with app.app_context():
         node = nodes.register_node({**NODE, **overrides})[0]
         if status is not None:
-            nodes.apply_status(node, status)
+            polling.apply_status(node, status)
         for _ in range(failed_polls):
-            nodes.record_failed_poll(node, "ConnectionError reaching http://127.0.0.1:9")
+            polling.record_failed_poll(node, "ConnectionError reaching http://127.0.0.1:9")
         db.session.commit()
         return node.id
 
@@ -50,7 +51,7 @@ def test_an_online_node_shows_its_hardware_figures_and_models(app, client):
 
 
 def test_an_offline_node_shows_why_and_no_stale_figures(app, client):
-    add_node(app, STATUS, failed_polls=nodes.OFFLINE_AFTER_FAILED_POLLS, name="laptop")
+    add_node(app, STATUS, failed_polls=polling.OFFLINE_AFTER_FAILED_POLLS, name="laptop")
     add_node(app, None, name="new-box", gpus=[], platform="linux-cpu")
     html = get(client, "/nodes")
     laptop = node_row(html, "laptop")
@@ -78,7 +79,7 @@ def test_the_fragment_is_the_table_alone_and_never_cached(app, client):
 
 
 def test_in_japanese(app, client):
-    add_node(app, STATUS, failed_polls=nodes.OFFLINE_AFTER_FAILED_POLLS)
+    add_node(app, STATUS, failed_polls=polling.OFFLINE_AFTER_FAILED_POLLS)
     page = text(get(client, "/nodes", lang="ja"))
     assert "ノード" in page and "オフライン" in page and "CPU 16 個" in page and "2 件準備完了" in page
 
@@ -151,7 +152,7 @@ def test_a_node_page_shows_state_hardware_figures_and_models(app, client):
 
 
 def test_an_offline_node_page_says_its_models_are_not_served(app, client):
-    node_id = add_node(app, {**STATUS, "loaded_models": ["a"]}, failed_polls=nodes.OFFLINE_AFTER_FAILED_POLLS)
+    node_id = add_node(app, {**STATUS, "loaded_models": ["a"]}, failed_polls=polling.OFFLINE_AFTER_FAILED_POLLS)
     html = get(client, f"/nodes/{node_id}")
     assert 'data-online="false"' in html and "No figures while offline" in text(html)
     row = text(re.search(r'<tr data-model-id="a">(.*?)</tr>', html, re.S).group(1))

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from app.services import users
+from app.services.accounts import users
 from tests.support.factories import login_session
 
 VIEWER = ("vera", "viewer password 1")

@@ -10,8 +10,8 @@ import pytest
 from flask import render_template
 
 from app.scheduler import refresh_hub_stats
-from app.services import registry
-from app.services.lifecycle import NodeModelState
+from app.services.registry import models as registry
+from app.services.fleet.reports import NodeReport
 from tests.support.factories import CATALOG_FILE, CATALOG_REPO, GGUF_REPO, get, text
 from tests.support.router_process import PROJECT_ROOT
 
@@ -167,19 +167,19 @@ def test_page_has_landmarks_skip_link_and_dialogs(client):
 
 def render_hub(app, states) -> str:
     with app.test_request_context("/models"):
-        return render_template("dashboard/_hub_list.html", entries=registry.hub_entries(states=states), query="")
+        return render_template("dashboard/_hub_list.html", entries=registry.hub_entries(reports=states), query="")
 
 
 def render_local(app, states) -> str:
     with app.test_request_context("/models/local"):
-        return render_template("dashboard/_local_list.html", records=registry.model_records(states=states))
+        return render_template("dashboard/_local_list.html", records=registry.model_records(reports=states))
 
 
 def test_downloading_model_shows_progress_on_its_card_and_per_node(app, client):
     register(client, id="phi-4")
     states = {"phi-4": [
-        NodeModelState("n1", "gpu-box", True, "downloading", 512 * 1024 ** 2, 2 * 1024 ** 3),
-        NodeModelState("n2", "laptop", False, "pending", 0, 2 * 1024 ** 3),
+        NodeReport("n1", "gpu-box", True, "phi-4", "downloading", 512 * 1024 ** 2, 2 * 1024 ** 3),
+        NodeReport("n2", "laptop", False, "phi-4", "pending", 0, 2 * 1024 ** 3),
     ]}
     phi = card(render_hub(app, states), "phi-4")
     assert "Status: Downloading" in text(phi)
@@ -195,9 +195,9 @@ def test_downloading_model_shows_progress_on_its_card_and_per_node(app, client):
 
 def test_ready_and_failed_models_show_their_states(app, client):
     register(client, id="phi-4")
-    phi = card(render_hub(app, {"phi-4": [NodeModelState("n1", "gpu-box", True, "ready")]}), "phi-4")
+    phi = card(render_hub(app, {"phi-4": [NodeReport("n1", "gpu-box", True, "phi-4", "ready")]}), "phi-4")
     assert 'badge--ready' in phi and '<path d="m4.5 10.5' in phi and "Ready" in phi  # the check mark icon
-    html = render_hub(app, {"phi-4": [NodeModelState("n1", "gpu-box", True, "error", error="disk full")]})
+    html = render_hub(app, {"phi-4": [NodeReport("n1", "gpu-box", True, "phi-4", "error", error="disk full")]})
     assert "Status: Error" in text(card(html, "phi-4"))
     assert "gpu-box: disk full" in card(html, "phi-4")
 
@@ -326,7 +326,7 @@ def test_unknown_language_is_404(client):
 
 def test_local_tab_offers_cancel_while_downloading_and_retry_once_cancelled(app, client):
     register(client, id="phi-4")
-    downloading = {"phi-4": [NodeModelState("n1", "gpu-box", True, "downloading", 1, 2)]}
+    downloading = {"phi-4": [NodeReport("n1", "gpu-box", True, "phi-4", "downloading", 1, 2)]}
     phi = row(render_local_as_admin(app, downloading), "phi-4")
     assert 'data-action="cancel"' in phi and 'data-action="retry"' not in phi
     assert client.post("/v0/models/phi-4/cancel").status_code == 200
@@ -337,10 +337,10 @@ def test_local_tab_offers_cancel_while_downloading_and_retry_once_cancelled(app,
 
 def render_local_as_admin(app, states) -> str:
     """The Local partial as an admin sees it (the access check sets who is asking)."""
-    from app.auth import Principal
+    from app.access import Principal
 
     with app.test_request_context("/models/local"):
         from flask import g
 
         g.principal = Principal("api_key", scopes=frozenset({"admin"}))  # as with an admin key
-        return render_template("dashboard/_local_list.html", records=registry.model_records(states=states))
+        return render_template("dashboard/_local_list.html", records=registry.model_records(reports=states))

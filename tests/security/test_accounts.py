@@ -204,7 +204,7 @@ def test_14_an_unknown_user_name_costs_one_hash_check_like_a_wrong_password(app,
     """Counts werkzeug's hashing calls as the users service makes them: a login for a name that does
     not exist must hash exactly as a wrong password for one that does (one check, no new hash, the
     same method), so the answer's time cannot tell the two apart."""
-    users_module = importlib.import_module("app.services.users")
+    users_module = importlib.import_module("app.services.accounts.users")
     calls: Counter[str] = Counter()
     methods: list[str] = []
 

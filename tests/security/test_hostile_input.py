@@ -99,7 +99,7 @@ def test_12_ids_beyond_the_database_are_a_400(client):
 
 def test_13_a_newline_in_a_user_name_or_node_url_stays_on_its_line(tmp_path, hub):
     router = start_router(tmp_path, hub.url, {"LLM_ROUTER_LOGIN_LOCK_AFTER": "2", "LLM_ROUTER_SCHEDULER": "0"})
-    forged = "2026-12-03 09:00:00,000 INFO app.auth: FORGED admin signed in"
+    forged = "2026-12-03 09:00:00,000 INFO app.access: FORGED admin signed in"
     try:
         for _attempt in range(3):  # locking the name writes it to the log
             requests.post(f"{router.url}/v0/auth/login", json={"username": f"x\n{forged}", "password": "wrong"},

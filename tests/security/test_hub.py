@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from app import create_app
 from app.extensions import db
-from app.models import RegisteredModel
+from app.database import RegisteredModel
 from app.scheduler import refresh_hub_stats
 from tests.support.factories import CATALOG_FILE, CATALOG_REPO, make_api_key, router_config
 from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, gguf_bytes

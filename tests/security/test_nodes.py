@@ -1,7 +1,7 @@
 """Security findings about nodes (issue 10: 4, 5, 6, 10, 11, 12, 16), each reproduced against the router.
 
 Hostile or broken nodes are small HTTP servers on 127.0.0.1 (`StatusNode`); the router polls them
-through `nodes.poll_all()`, as its scheduler does. Addresses outside 127.0.0.1 appear only in
+through `polling.poll_all()`, as its scheduler does. Addresses outside 127.0.0.1 appear only in
 registrations that must be refused before any connection is tried.
 """
 
@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from app.extensions import db
-from app.models import Node, NodeModel, NodeSample
-from app.services import nodes
+from app.database import Node, NodeModel, NodeSample
+from app.services.fleet import polling
 from node_agent.router_client import RouterClient, RouterRejected
 from tests.support.factories import login_session, make_api_key
 from tests.support.node_imitation import NodeImitation
@@ -60,7 +60,7 @@ def register(node_client, **overrides: Any) -> dict:
 
 def poll(app) -> None:
     with app.app_context():
-        nodes.poll_all()
+        polling.poll_all()
 
 
 def refused(response, param: str) -> None:

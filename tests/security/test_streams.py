@@ -21,7 +21,8 @@ import requests
 from flask import Flask
 
 from app import create_app
-from app.services import nodes, registry
+from app.services.fleet import nodes, polling
+from app.services.registry import models as registry
 from tests.support.cluster import wait_for
 from tests.support.factories import csrf_token_of, login_session, make_api_key, router_config
 from tests.support.hub_imitation import HubImitation
@@ -209,7 +210,7 @@ def make_in_process(tmp_path: Path, hub: HubImitation) -> Iterator:
             registry.register({"id": MODEL})
             registered, _created = nodes.register_node(node_body(name=node.name, url=node.url, memory_bytes=64 * 1024 ** 3))
             node.token = registered.token
-            nodes.poll_all()
+            polling.poll_all()
         client = app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_api_key(app, ['api'])}"
         made.append(InProcess(app, client, node))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.services.catalog import CatalogError, load_catalog
+from app.services.catalog.supported import CatalogError, load_catalog
 from tests.support.factories import router_config
 from tests.support.router_process import PROJECT_ROOT
 

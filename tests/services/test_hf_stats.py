@@ -1,11 +1,11 @@
-"""The Hub statistics cache file as several gunicorn workers open it at once (app/services/hf_stats.py)."""
+"""The Hub statistics cache file as several gunicorn workers open it at once (app/services/catalog/hub_stats.py)."""
 
 from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
 
-from app.services.hf_stats import HubStatsCache
+from app.services.catalog.hub_stats import HubStatsCache
 
 WORKERS = 6
 ROUNDS = 40  # without the open lock, about one round in seven lost a worker to 'database is locked'

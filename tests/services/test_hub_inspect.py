@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import ApiError
-from app.services.hub_inspect import (
+from app.services.catalog.hub_inspect import (
     HubFile,
     ModelReference,
     RepoListing,

@@ -1,10 +1,11 @@
 """How node reports add up to one lifecycle and Hub status."""
 
-from app.services.lifecycle import NodeModelState, summarize
+from app.services.fleet.reports import NodeReport
+from app.services.registry.lifecycle import summarize
 
 
 def state(node: str, kind: str, online: bool = True, done: int = 0, total: int = 0, error: str | None = None):
-    return NodeModelState(node, node, online, kind, done, total, error)
+    return NodeReport(node, node, online, "model", kind, done, total, error)
 
 
 def test_unregistered_and_just_registered():

@@ -1,4 +1,4 @@
-"""A node's poll samples averaged into graph points (app/services/node_history.py), and its API."""
+"""A node's poll samples averaged into graph points (app/services/fleet/history.py), and its API."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import NodeSample, utcnow
-from app.services import node_history, nodes
+from app.database import NodeSample, utcnow
+from app.services.fleet import history as node_history
+from app.services.fleet import nodes
 from tests.support.factories import NODE
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)

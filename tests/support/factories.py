@@ -56,7 +56,7 @@ def router_config(tmp_path: Path, hub_url: str, **overrides) -> dict:
 
 def make_api_key(app, scopes: list[str], name: str = "test key", **kwargs) -> str:
     """A key created through the service (as an admin would), returned in plaintext."""
-    from app.services import api_keys
+    from app.services.accounts import api_keys
 
     with app.app_context():
         return api_keys.create_key(name, scopes, kwargs.get("expires_at"), "tests")[1]

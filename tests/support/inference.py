@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 from flask import Flask
 
-from app.services import nodes
+from app.services.fleet import nodes, polling
 from tests.support import status_node
 from tests.support.cluster import wait_for
 from tests.support.hub_imitation import HubImitation
@@ -32,13 +32,13 @@ def add_node(app: Flask, imitation: NodeImitation) -> str:
     with app.app_context():
         node, _created = nodes.register_node(node_body(imitation.name, imitation.url))
         imitation.token = node.token
-        nodes.poll_all()
+        polling.poll_all()
         return node.id
 
 
 def poll(app: Flask) -> None:
     with app.app_context():
-        nodes.poll_all()
+        polling.poll_all()
 
 
 @dataclass

@@ -18,11 +18,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Node, NodeModel, RegisteredModel
-from . import registry
-from .lifecycle import NodeModelState
+from ...errors import ApiError
+from ...extensions import db
+from ...database import Node, NodeModel, RegisteredModel
+from ..registry import models as registry
+from ..fleet.reports import reports
+from ..statuses import Lifecycle, ReportState
 from .node_client import NodeTarget, deny_networks
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class RoutingTable:
             select(NodeModel.model_id, Node.id, Node.name, Node.url, Node.token)
             .join(Node, Node.id == NodeModel.node_id)
             .join(RegisteredModel, RegisteredModel.id == NodeModel.model_id)
-            .where(NodeModel.state == "ready", Node.online.is_(True), RegisteredModel.cancelled.is_(False))
+            .where(NodeModel.state == ReportState.READY, Node.online.is_(True), RegisteredModel.cancelled.is_(False))
             .order_by(Node.name))
         ready: dict[str, list[NodeTarget]] = {}
         deny = deny_networks(current_app.config.get("NODE_DENY_NETWORKS") or "")
@@ -103,16 +104,12 @@ def unavailable(model_id: str, retry_after: int) -> ApiError | None:
     if model is None:
         return ApiError(404, "model_not_found", _("The model '%(id)s' does not exist. GET /v1/models lists the "
                                                   "models you can use.", id=model_id), "model")
-    states = [NodeModelState(report.node_id, name, online, report.state, report.downloaded_bytes,
-                             report.total_bytes, report.error)
-              for report, name, online in db.session.execute(
-                  select(NodeModel, Node.name, Node.online).join(Node, Node.id == NodeModel.node_id)
-                  .where(NodeModel.model_id == model_id))]
-    summary = registry.summary_of(model, states)
+    model_reports = reports(model_id=model_id)
+    summary = registry.summary_of(model, model_reports)
     wait = {"Retry-After": str(retry_after)}
-    if summary.lifecycle_status == "ready":
+    if summary.lifecycle_status == Lifecycle.READY:
         return None
-    if summary.lifecycle_status == "pending":
+    if summary.lifecycle_status == Lifecycle.PENDING:
         progress = summary.download_progress or {}
         if progress.get("total_bytes"):
             message = _("The model '%(id)s' is still downloading: %(done)s of %(total)s (%(percent)s%%). "
@@ -122,10 +119,10 @@ def unavailable(model_id: str, retry_after: int) -> ApiError | None:
             message = _("The model '%(id)s' is waiting for its download to start on a node. Try again later.",
                         id=model_id)
         return ApiError(503, "model_downloading", message, "model", wait)
-    if summary.lifecycle_status == "error":
+    if summary.lifecycle_status == Lifecycle.ERROR:
         return ApiError(503, "model_error", _("The model '%(id)s' cannot be served: %(reason)s", id=model_id,
                                               reason=summary.error or _("every node reported an error.")), "model")
-    if any(state.state == "ready" for state in states):
+    if any(report.state == ReportState.READY for report in model_reports):
         message = _("The model '%(id)s' is ready only on nodes that are offline now. Try again later.", id=model_id)
     else:
         message = _("No node holds the model '%(id)s' yet. Try again later.", id=model_id)

@@ -25,13 +25,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_babel import gettext as _
 from sqlalchemy import inspect, select, update
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import ApiKey, as_utc, iso_utc, utcnow
+from ...errors import ApiError
+from ...extensions import db
+from ...database import ApiKey, as_utc, iso_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +164,13 @@ class KeyCache:
                         self.marker, exc, self.ttl)
 
 
+def key_cache_for(app: Flask) -> KeyCache:
+    """The per-process cache `create_app` keeps in `app.extensions["api_key_cache"]`."""
+    return KeyCache(Path(app.instance_path) / "api_keys.changed", app.config.get("API_KEY_CACHE_SECONDS", 10.0))
+
+
 def _key_cache() -> KeyCache:
-    cache = current_app.extensions.get("api_key_cache")
-    if cache is None:
-        marker = Path(current_app.instance_path) / "api_keys.changed"
-        cache = current_app.extensions.setdefault(
-            "api_key_cache", KeyCache(marker, current_app.config.get("API_KEY_CACHE_SECONDS", 10.0)))
-    return cache
+    return current_app.extensions["api_key_cache"]
 
 
 def find_key(plaintext: str) -> ApiKey | None:

@@ -1,7 +1,7 @@
 """A node's history for graphs: the poll samples of a time window, averaged into evenly spaced buckets.
 
 The router samples every node at each poll (every 10 s by default) and keeps 7 days
-(`nodes.SAMPLE_RETENTION`); a graph wants a few hundred points whatever the window, so samples are
+(`polling.SAMPLE_RETENTION`); a graph wants a few hundred points whatever the window, so samples are
 grouped into `POINTS` buckets. A bucket without samples is `None` everywhere (the graph shows a gap
 rather than inventing a value); a bucket in which any poll failed counts as offline.
 """
@@ -14,9 +14,9 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import Node, NodeSample, as_utc, iso_utc, utcnow
+from ...errors import ApiError
+from ...extensions import db
+from ...database import Node, NodeSample, as_utc, iso_utc, utcnow
 
 WINDOWS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 DEFAULT_WINDOW = "1h"

@@ -78,13 +78,13 @@ class User(db.Model):
     is_authenticated = True
     is_active = True
     is_anonymous = False
-    sign_in_id = None  # not stored: the `SignIn` this request was authenticated by (app.auth sets it)
+    sign_in_id = None  # not stored: the `SignIn` this request was authenticated by (app.access sets it)
 
     def get_id(self) -> str:
         """What the session and the remember cookie hold: the sign-in, never the user's id, so that
         logout (deleting the row) ends both, and nothing in them can come to name another user."""
         if not self.sign_in_id:
-            raise RuntimeError("sign users in with app.auth.sign_in, which records the sign-in")
+            raise RuntimeError("sign users in with app.access.sign_in, which records the sign-in")
         return self.sign_in_id
 
 
@@ -119,7 +119,7 @@ class ApiKey(db.Model):
 
 class LoginFailures(db.Model):
     """Failed logins per user name, per client address and per (name, address), shared by every worker
-    (brute-force guard, app/services/login_guard.py)."""
+    (brute-force guard, app/services/accounts/login_guard.py)."""
 
     __tablename__ = "login_failures"
 

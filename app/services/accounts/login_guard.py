@@ -30,9 +30,9 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import LoginFailures, as_utc, utcnow
+from ...errors import ApiError
+from ...extensions import db
+from ...database import LoginFailures, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 MAX_DELAY_SECONDS = 60

@@ -16,34 +16,55 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from flask import current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, \
+    multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import nodes, registry
+from ..fleet import nodes
+from ..statuses import Lifecycle
+from ..registry import models as registry
 
-INFERENCE_REQUESTS = Counter(
-    "llm_router_inference_requests", "Inference requests the router answered, by endpoint, model and HTTP status.",
-    ["endpoint", "model", "status"], registry=None)
-INFERENCE_SECONDS = Histogram(
-    "llm_router_inference_response_seconds",
-    "Seconds until the router's answer started: the whole answer without streaming, the first event of a stream.",
-    ["endpoint"], registry=None,
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
-NODE_FAILURES = Counter(
-    "llm_router_node_failures", "Attempts on a node that failed (refused, timed out, 5xx) and were failed over.",
-    ["node"], registry=None)
-_PROCESS_METRICS = (INFERENCE_REQUESTS, INFERENCE_SECONDS, NODE_FAILURES)
+class RouterMetrics:
+    """This process's counters of the inference path, made in `create_app` (`app.extensions["metrics"]`).
+    Under gunicorn, prometheus_client's multiprocess mode keeps their values in files per worker."""
+
+    def __init__(self) -> None:
+        self.requests = Counter(
+            "llm_router_inference_requests",
+            "Inference requests the router answered, by endpoint, model and HTTP status.",
+            ["endpoint", "model", "status"], registry=None)
+        self.seconds = Histogram(
+            "llm_router_inference_response_seconds",
+            "Seconds until the router's answer started: the whole answer without streaming, the first event of a "
+            "stream.", ["endpoint"], registry=None,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+        self.node_failures = Counter(
+            "llm_router_node_failures", "Attempts on a node that failed (refused, timed out, 5xx) and were failed over.",
+            ["node"], registry=None)
+
+    def record_inference(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+        self.requests.labels(endpoint, model, str(status)).inc()
+        self.seconds.labels(endpoint).observe(seconds)
+
+    def record_node_failure(self, node_name: str) -> None:
+        self.node_failures.labels(node_name).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The scrape's body and content type (inside a request: the fleet is read from the database)."""
+        scrape = CollectorRegistry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.MultiProcessCollector(scrape)  # every worker's counters, summed
+        else:
+            for metric in (self.requests, self.seconds, self.node_failures):  # one process: its own figures
+                scrape.register(metric)
+        scrape.register(_FleetCollector())
+        return generate_latest(scrape), CONTENT_TYPE_LATEST
 
 
-def record_inference(endpoint: str, model: str, status: int, seconds: float) -> None:
-    INFERENCE_REQUESTS.labels(endpoint, model, str(status)).inc()
-    INFERENCE_SECONDS.labels(endpoint).observe(seconds)
-
-
-def record_node_failure(node_name: str) -> None:
-    NODE_FAILURES.labels(node_name).inc()
+def current() -> RouterMetrics:
+    return current_app.extensions["metrics"]
 
 
 class _FleetCollector(Collector):
@@ -85,21 +106,9 @@ class _FleetCollector(Collector):
         yield from (up, active, cpu, memory, gpu, gpu_memory)
 
         lifecycles = GaugeMetricFamily("llm_router_models", "Registered models, by lifecycle.", labels=["lifecycle"])
-        counts = dict.fromkeys(("registered", "pending", "ready", "error"), 0)
+        counts = dict.fromkeys((str(value) for value in Lifecycle), 0)
         for record in registry.model_records():
             counts[record["lifecycle_status"]] = counts.get(record["lifecycle_status"], 0) + 1
         for lifecycle, count in counts.items():
             lifecycles.add_metric([lifecycle], count)
         yield lifecycles
-
-
-def exposition() -> tuple[bytes, str]:
-    """The scrape's body and content type."""
-    scrape = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(scrape)  # every worker's counters, summed
-    else:
-        for metric in _PROCESS_METRICS:  # one process (flask run, tests in-process): its own figures
-            scrape.register(metric)
-    scrape.register(_FleetCollector())
-    return generate_latest(scrape), CONTENT_TYPE_LATEST

@@ -31,8 +31,8 @@ from sqlalchemy import delete, select
 
 from .errors import ApiError
 from .extensions import db
-from .models import ApiKey, SignIn, User, as_utc, utcnow
-from .services import api_keys, tokens
+from .database import ApiKey, SignIn, User, as_utc, utcnow
+from .services.accounts import api_keys, tokens
 
 log = logging.getLogger(__name__)
 

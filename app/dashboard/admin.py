@@ -3,7 +3,7 @@
 Plain HTML forms posting to page routes, answered Post/Redirect/Get with a flashed message; a refused
 change re-renders the page with the service's message (and the form's input, never a password).
 The views only turn form fields into calls of `app.services` and pick a template: who may do what
-is `app.auth`'s decision, what is valid (user names, the last admin, scopes) the services'.
+is `app.access`'s decision, what is valid (user names, the last admin, scopes) the services'.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from ..auth import Access, access, current_principal, sign_in
+from ..access import Access, access, current_principal, sign_in
 from ..errors import ApiError
-from ..models import User
-from ..services import api_keys, users
+from ..database import User
+from ..services.accounts import api_keys, users
 from . import bp
 
 

@@ -6,10 +6,10 @@ from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from ..auth import Access, access, csrf, current_principal, rotate_csrf_token, sign_in, sign_out
-from ..dashboard.views import csrf_error_page, is_local_path
+from ..access import Access, access, csrf, current_principal, rotate_csrf_token, sign_in, sign_out
+from ..dashboard.models import csrf_error_page, is_local_path
 from ..errors import ApiError
-from ..services import login_guard, users
+from ..services.accounts import login_guard, users
 from . import bp
 
 bp.register_error_handler(CSRFError, csrf_error_page)  # a login form without this site's token

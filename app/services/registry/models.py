@@ -14,22 +14,25 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import NodeModel, RegisteredModel, iso_utc
-from .catalog import Catalog, SupportedModel
-from .hf_stats import HubStatsCache
-from .hub_inspect import (
+from ...errors import ApiError
+from ...extensions import db
+from ...database import NodeModel, RegisteredModel, iso_utc
+from ..catalog.supported import Catalog, SupportedModel
+from ..catalog.hub_stats import HubStatsCache
+from ..catalog.hub_inspect import (
     choose_artifact,
     list_repo_files,
     listed_size,
     parse_model_reference,
     url_model_id,
 )
-from . import nodes
-from .lifecycle import ModelSummary, NodeModelState, summarize
-from .nodes import DEFAULT_PLATFORMS
-from .paths import is_safe_relative_path
+from ..fleet import notify
+from ..fleet.reports import NodeReport, reports_by_model
+from ..fleet.reports import reports as fleet_reports
+from ..statuses import HubStatus, Lifecycle
+from .lifecycle import ModelSummary, summarize
+from ..catalog.platforms import DEFAULT_PLATFORMS, platforms_of
+from ..catalog.paths import is_safe_relative_path
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +45,6 @@ def catalog() -> Catalog:
 
 def hub_stats() -> HubStatsCache:
     return current_app.extensions["hub_stats"]
-
-
-def node_states() -> dict[str, list[NodeModelState]]:
-    """Every node's latest report per model id."""
-    return nodes.node_states()
 
 
 # --- Registration -------------------------------------------------------------------------------
@@ -144,7 +142,7 @@ def _store(model: RegisteredModel) -> RegisteredModel:
         raise ApiError(409, "model_already_registered", _("'%(id)s' is already registered.", id=model.id), "id")
     log.info("registered %s: %s %s (%s, %s bytes)", model.id, model.repo, model.filename, model.engine,
              model.size_bytes)
-    nodes.notify_all()
+    notify.notify_all()
     return model
 
 
@@ -173,7 +171,7 @@ def delete_model(model_id: str) -> None:
     db.session.execute(delete(NodeModel).where(NodeModel.model_id == model_id))
     db.session.commit()
     log.info("deleted %s", model_id)
-    nodes.notify_all()
+    notify.notify_all()
 
 
 def cancel(model_id: str) -> RegisteredModel:
@@ -185,7 +183,7 @@ def cancel(model_id: str) -> RegisteredModel:
         db.session.execute(delete(NodeModel).where(NodeModel.model_id == model_id))
         db.session.commit()
         log.info("cancelled downloads of %s", model_id)
-        nodes.notify_all()
+        notify.notify_all()
     return model
 
 
@@ -197,18 +195,20 @@ def retry(model_id: str) -> RegisteredModel:
     model.attempt += 1
     db.session.commit()
     log.info("retrying %s (attempt %d)", model_id, model.attempt)
-    nodes.notify_all()
+    notify.notify_all()
     return model
 
 
-def summary_of(model: RegisteredModel, states: list[NodeModelState]) -> ModelSummary:
+def summary_of(model: RegisteredModel, reports: list[NodeReport]) -> ModelSummary:
     if model.cancelled:
-        return ModelSummary("error", "available", None, _("Download cancelled by an admin: retry or delete it."))
-    return summarize(True, states)
+        return ModelSummary(Lifecycle.ERROR, HubStatus.AVAILABLE, None, _("Download cancelled by an admin: retry or delete it."))
+    return summarize(True, reports)
 
 
-def model_record(model: RegisteredModel, states: list[NodeModelState]) -> dict[str, Any]:
-    summary = summary_of(model, states)
+def model_record(model: RegisteredModel, reports: list[NodeReport] | None = None) -> dict[str, Any]:
+    """What the API shows of a registered model; `reports` defaults to what the nodes last said of it."""
+    reports = fleet_reports(model_id=model.id) if reports is None else reports
+    summary = summary_of(model, reports)
     return {
         "id": model.id, "name": model.name, "source": model.source, "repo": model.repo, "revision": model.revision,
         "filename": model.filename, "files": model.files, "format": model.format, "engine": model.engine,
@@ -217,21 +217,21 @@ def model_record(model: RegisteredModel, states: list[NodeModelState]) -> dict[s
         "lifecycle_status": summary.lifecycle_status, "status": summary.status,
         "download_progress": summary.download_progress, "error": summary.error,
         "created_at": iso_utc(model.created_at),
-        "nodes": [state.to_dict() for state in states], "warnings": [],
+        "nodes": [state.to_dict() for state in reports], "warnings": [],
     }
 
 
-def model_records(states: dict[str, list[NodeModelState]] | None = None) -> list[dict[str, Any]]:
-    """Registered models with their state; `states` defaults to what the nodes last reported."""
-    states = node_states() if states is None else states
-    return [model_record(model, states.get(model.id, [])) for model in registered_models()]
+def model_records(reports: dict[str, list[NodeReport]] | None = None) -> list[dict[str, Any]]:
+    """Registered models with their state; `reports` defaults to what the nodes last reported."""
+    reports = reports_by_model() if reports is None else reports
+    return [model_record(model, reports.get(model.id, [])) for model in registered_models()]
 
 
 def ready_models() -> list[RegisteredModel]:
     """Models ready on at least one online node: the only ones `/v1` shows (FR-6)."""
-    states = node_states()
+    reports = reports_by_model()
     return [model for model in registered_models()
-            if summary_of(model, states.get(model.id, [])).lifecycle_status == "ready"]
+            if summary_of(model, reports.get(model.id, [])).lifecycle_status == Lifecycle.READY]
 
 
 # --- The Model Hub list (FR-2) --------------------------------------------------------------------
@@ -256,27 +256,27 @@ def _matches(entry: dict[str, Any], query: str) -> bool:
 
 
 def hub_entries(query: str | None = None,
-                states: dict[str, list[NodeModelState]] | None = None) -> list[dict[str, Any]]:
+                reports: dict[str, list[NodeReport]] | None = None) -> list[dict[str, Any]]:
     """Every supported model in file order, then URL-registered ones. Reads only local state;
-    `states` defaults to what the nodes last reported."""
+    `reports` defaults to what the nodes last reported."""
     registered = {model.id: model for model in registered_models()}
-    states = node_states() if states is None else states
+    reports = reports_by_model() if reports is None else reports
     entries = []
     for supported in catalog():
         model = registered.get(supported.id)
-        summary = summary_of(model, states.get(supported.id, [])) if model else summarize(False, [])
+        summary = summary_of(model, reports.get(supported.id, [])) if model else summarize(False, [])
         entries.append({**supported.to_dict(), "size_bytes": _best_size(supported), "source": "supported",
                         **_hub_fields(summary, supported.repo)})
     for model in registered.values():
         if model.source == "supported" and catalog().get(model.id) is not None:
             continue
-        summary = summary_of(model, states.get(model.id, []))
+        summary = summary_of(model, reports.get(model.id, []))
         entries.append({
             "id": model.id, "name": model.name, "description": model.description, "repo": model.repo,
             "recommended_filename": model.filename, "size_bytes": model.size_bytes,
             "required_memory_bytes": model.required_memory_bytes, "tags": model.tags,
             "capabilities": model.capabilities, "quantization": model.quantization, "parameter_count": None,
-            "format": model.format, "engine": model.engine, "platforms": model.platforms or DEFAULT_PLATFORMS.get(model.engine, []),
+            "format": model.format, "engine": model.engine, "platforms": platforms_of(model.engine, model.platforms),
             "source": model.source, **_hub_fields(summary, model.repo),
         })
     if query:

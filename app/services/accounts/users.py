@@ -14,9 +14,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..errors import ApiError
-from ..extensions import db
-from ..models import SignIn, User, iso_utc
+from ...errors import ApiError
+from ...extensions import db
+from ...database import SignIn, User, iso_utc
 
 log = logging.getLogger(__name__)
 

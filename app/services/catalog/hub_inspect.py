@@ -23,7 +23,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from ..errors import ApiError
+from ...errors import ApiError
 from .paths import is_safe_relative_path, is_valid_repo_id
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from flask_babel import gettext as _
 
-from .. import json_input
-from ..errors import ApiError
+from ... import json_input
+from ...errors import ApiError
 
 Kind = Literal["chat", "completions", "embeddings"]
 

@@ -16,7 +16,7 @@ import jsonschema
 from .paths import is_safe_relative_path, is_valid_repo_id
 
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "supported_models.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "supported_models.schema.json"
 
 
 class CatalogError(ValueError):

@@ -37,16 +37,18 @@ import http.client
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.exceptions import ClientDisconnected
 
-from ..errors import ApiError, error_response
-from . import metrics, openai_requests
+from ...errors import ApiError, error_response
+from ..observability.metrics import RouterMetrics
+from . import openai_requests
 from .balancer import Balancer, ClientLimit, QueueFull, QueueTimeout
 from .node_client import Exchange, NodeConnections, NodeTarget, NodeUnreachable
 from .routing import RoutingTable
@@ -73,16 +75,29 @@ class Inference:
     retry_after: int
     clients: ClientLimit
     client_idle_timeout: float
+    metrics: RouterMetrics
 
     @classmethod
-    def for_app(cls, app: Flask) -> "Inference":
+    def for_app(cls, app: Flask, metrics: RouterMetrics) -> "Inference":
         config = app.config
         return cls(RoutingTable(config["ROUTING_CACHE_SECONDS"]),
                    Balancer(config["NODE_MAX_CONCURRENCY"], config["QUEUE_SIZE"], config["NODE_COOLDOWN_SECONDS"]),
                    NodeConnections(config["NODE_CONNECT_TIMEOUT_SECONDS"], config["NODE_READ_TIMEOUT_SECONDS"]),
                    config["NODE_ATTEMPTS"], config["QUEUE_TIMEOUT_SECONDS"],
                    max(1, round(config["NODE_POLL_SECONDS"])),
-                   ClientLimit(config["KEY_MAX_CONCURRENCY"]), config["CLIENT_IDLE_TIMEOUT_SECONDS"])
+                   ClientLimit(config["KEY_MAX_CONCURRENCY"]), config["CLIENT_IDLE_TIMEOUT_SECONDS"], metrics)
+
+
+class RequestClock:
+    """WSGI middleware (installed by `create_app`): notes when the application got the request, so
+    `X-Router-Overhead-Ms` also counts authentication and everything else before the view runs."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ[REQUEST_START] = time.perf_counter()
+        return self.wsgi_app(environ, start_response)
 
 
 class _Clock:
@@ -263,7 +278,7 @@ def _acquire(state: Inference, model: str, candidates: tuple[NodeTarget, ...], t
 def _fail(state: Inference, target: NodeTarget, detail: str, timeout: bool = False,
           answer: Response | None = None) -> _Failure:
     state.balancer.release(target, failed=True)
-    metrics.record_node_failure(target.name)
+    state.metrics.record_node_failure(target.name)
     log.warning("node %s failed (%s); cooling it down for %g s", target.name, detail,
                 state.balancer.cooldown_seconds)
     return _Failure(target, detail, timeout, answer)

@@ -14,8 +14,8 @@ import jwt
 from flask import current_app
 from sqlalchemy import delete, select
 
-from ..extensions import db
-from ..models import RevokedToken, User, utcnow
+from ...extensions import db
+from ...database import RevokedToken, User, utcnow
 
 ALGORITHM = "HS256"
 

@@ -10,21 +10,22 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from ..auth import Access, access
+from ..access import Access, access
 from ..errors import ApiError
-from ..services import node_history, nodes
+from ..services.fleet import history as node_history
+from ..services.fleet import nodes, polling, reports
 from . import bp
-from .views import fragment
+from .models import fragment
 
 
 def _context() -> dict:
-    return {"nodes": nodes.all_nodes(), "model_counts": nodes.model_counts()}
+    return {"nodes": nodes.all_nodes(), "model_counts": reports.model_counts()}
 
 
 @bp.get("/nodes")
 @access(Access.VIEW)
 def nodes_page():
-    return render_template("dashboard/nodes.html", active_nav="nodes", offline_after=nodes.OFFLINE_AFTER_FAILED_POLLS,
+    return render_template("dashboard/nodes.html", active_nav="nodes", offline_after=polling.OFFLINE_AFTER_FAILED_POLLS,
                            node_poll_seconds=current_app.config["NODE_POLL_SECONDS"], **_context())
 
 
@@ -45,7 +46,7 @@ def _find_node(node_id: str):
 
 def _node_context(node_id: str) -> dict:
     node = _find_node(node_id)
-    return {"node": node, "reports": nodes.node_reports(node)}
+    return {"node": node, "reports": reports.reports(node_id=node.id)}
 
 
 @bp.get("/nodes/<node_id>")

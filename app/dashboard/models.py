@@ -10,9 +10,9 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from ..auth import Access, access, current_principal
+from ..access import Access, access, current_principal
 from ..i18n import LANGUAGE_COOKIE, LANGUAGES
-from ..services import registry
+from ..services.registry import models as registry
 from . import bp
 
 LANGUAGE_COOKIE_MAX_AGE = timedelta(days=365)

@@ -1,0 +1,42 @@
+"""How nodes' reports about one model add up to its lifecycle and Hub status (`statuses` defines both)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..fleet.reports import NodeReport, percent
+from ..statuses import FETCHING, HubStatus, Lifecycle, ReportState
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    lifecycle_status: Lifecycle | None
+    status: HubStatus
+    download_progress: dict | None
+    error: str | None = None
+
+
+def summarize(registered: bool, reports: Sequence[NodeReport]) -> ModelSummary:
+    ready_online = any(r.state == ReportState.READY and r.online for r in reports)
+    fetching = [r for r in reports if r.state in FETCHING]
+    status = HubStatus.DOWNLOADED if any(r.state == ReportState.READY for r in reports) else \
+        HubStatus.DOWNLOADING if any(r.state == ReportState.DOWNLOADING for r in reports) else HubStatus.AVAILABLE
+    progress = None
+    if fetching:
+        done = sum(r.downloaded_bytes for r in fetching)
+        total = sum(r.total_bytes for r in fetching)
+        # Summed over the nodes fetching it: `nodes` says how many, so that a 4 GiB model on two nodes
+        # does not read as an 8 GiB download.
+        progress = {"downloaded_bytes": done, "total_bytes": total, "percent": percent(done, total),
+                    "nodes": len(fetching)}
+    if not registered:
+        return ModelSummary(None, status, progress)
+    if ready_online:
+        return ModelSummary(Lifecycle.READY, status, progress)
+    if fetching:
+        return ModelSummary(Lifecycle.PENDING, status, progress)
+    if reports and all(r.state == ReportState.ERROR for r in reports):
+        reasons = "; ".join(f"{r.node_name}: {r.error}" for r in reports if r.error)
+        return ModelSummary(Lifecycle.ERROR, status, None, reasons or None)
+    return ModelSummary(Lifecycle.REGISTERED, status, None)
