@@ -25,19 +25,16 @@ from datetime import timedelta
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import LoginManager, current_user, login_user, logout_user
-from flask_wtf.csrf import CSRFProtect
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import delete, select
 
-from .errors import ApiError
-from .extensions import db
+from .errors import ApiError, is_api_request
+from .extensions import csrf, db, login_manager
 from .database import ApiKey, SignIn, User, as_utc, utcnow
 from .services.accounts import api_keys, tokens
 
 log = logging.getLogger(__name__)
 
-login_manager = LoginManager()
-csrf = CSRFProtect()
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PUBLIC_ENDPOINTS = frozenset({"static"})  # Flask's own view: cannot carry a mark
@@ -151,13 +148,9 @@ def resolve_principal() -> Principal:
     return Principal("anonymous")
 
 
-def _is_api() -> bool:
-    return request.path.startswith(("/v0/", "/v1/"))
-
-
 def _refuse(principal: Principal, level: Access):
     if not principal.authenticated:
-        if not (_is_api() or principal.problem):
+        if not (is_api_request() or principal.problem):
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         inference = request.path.startswith("/v1/")
         problems = {"expired": _("The API key has expired."), "revoked": _("The API key has been revoked."),
@@ -199,7 +192,7 @@ def _needs_csrf_check(principal: Principal) -> bool:
     are safe without it (another site cannot send a JSON content type without CORS, which is off)."""
     if principal.kind == "session":
         return True
-    return principal.kind == "auth_disabled" and not _is_api()
+    return principal.kind == "auth_disabled" and not is_api_request()
 
 
 def sign_in(user: User) -> None:

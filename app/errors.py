@@ -58,7 +58,8 @@ def error_response(status: int, code: str, message: str, param: str | None = Non
     return response
 
 
-def _is_api_request() -> bool:
+def is_api_request() -> bool:
+    """API clients get the JSON envelope; people get pages."""
     return request.path.startswith(API_PREFIXES)
 
 
@@ -89,14 +90,14 @@ def _has_error_page(app: Flask) -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError):
-        if not _is_api_request() and _has_error_page(app):
+        if not is_api_request() and _has_error_page(app):
             return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status, \
                 exc.headers
         return error_response(exc.status, exc.code, exc.message, exc.param, exc.headers)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException):
-        if not _is_api_request():
+        if not is_api_request():
             return exc
         code, message = _http_error_message(exc)
         return error_response(exc.code or 500, code, message)
@@ -105,6 +106,6 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         message = _("Internal error; the router log has the details.")
-        if _is_api_request():
+        if is_api_request():
             return error_response(500, "internal_error", message)
         return message, 500

@@ -1,11 +1,14 @@
-"""Flask extension objects, created unbound and attached in `create_app`."""
+"""Flask extension objects, created unbound and attached in `create_app` (the usual Flask pattern: they
+hold nothing until `init_app`; what a process keeps is in `app.extensions`)."""
 
 import sqlite3
 from typing import Any
 
 from flask_babel import Babel
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -18,6 +21,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
+login_manager = LoginManager()
+csrf = CSRFProtect()
 
 
 @event.listens_for(Engine, "connect")

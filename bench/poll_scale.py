@@ -4,7 +4,7 @@ What runs:
 
 1. the real router under gunicorn (`tests.support.router_process.start_router`), with
    `LLM_ROUTER_NODE_POLL_SECONDS=3600` so its own scheduler never polls during the measurement;
-2. N simulated nodes on 127.0.0.1, one ThreadingHTTPServer (own port) each, answering
+2. N simulated nodes on 127.0.0.1, one `tests.support.json_server.JsonServer` (own port) each, answering
    `GET /v0/status` like a node agent (protocol shape, a few models each, bearer token checked).
    They live in child processes (up to 250 nodes each), so they do not compete with the poller for
    this process's GIL; they still share the machine's CPUs, so on a small machine the numbers are
@@ -32,10 +32,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.hub_imitation import HubImitation  # noqa: E402
+from tests.support.json_server import JsonServer, Request, error_body  # noqa: E402
 from tests.support.router_process import start_router  # noqa: E402
 
 INTERVAL_SECONDS = 10.0
@@ -65,46 +64,10 @@ def raise_fd_limit() -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------------
 
 
-class _StatusHandler(BaseHTTPRequestHandler):
-    server: "SimulatedNode"
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    disable_nagle_algorithm = True  # as the real agent's server: no delayed-ACK wait between headers and body
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-    def do_GET(self) -> None:
-        node = self.server
-        if self.path != "/v0/status":
-            return self._send(404, b'{"error": {"message": "not found", "type": "not_found_error", '
-                                   b'"param": null, "code": "not_found"}}')
-        if self.headers.get("Authorization") != f"Bearer {node.token}":
-            return self._send(401, b'{"error": {"message": "bad token", "type": "authentication_error", '
-                                   b'"param": null, "code": "invalid_token"}}')
-        node.polls += 1
-        self._send(200, node.status)
-
-    def do_POST(self) -> None:  # /v0/sync notifications
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._send(202, b'{"status": "sync scheduled"}')
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class SimulatedNode(ThreadingHTTPServer):
-    """Answers GET /v0/status like a node agent holding `models` ready models."""
-
-    daemon_threads = True
-    request_queue_size = 64
+class SimulatedNode:
+    """Answers GET /v0/status like a node agent holding `models` ready models (and POST /v0/sync with 202)."""
 
     def __init__(self, index: int, models: int) -> None:
-        super().__init__(("127.0.0.1", 0), _StatusHandler)
         self.name = f"sim-{index:05d}"
         self.token = ""
         self.polls = 0
@@ -116,12 +79,19 @@ class SimulatedNode(ThreadingHTTPServer):
                         "gpus": [{"name": "NVIDIA L4", "utilization_percent": 3.0, "memory_used_bytes": GiB,
                                   "memory_total_bytes": 24 * GiB}]},
         }).encode()
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 1.0}, daemon=True)
-        self.thread.start()
+        # HTTP/1.1 keep-alive as the real agent's server; a long poll interval: hundreds of these per process.
+        self.server = JsonServer({"GET /v0/status": self._status, "POST /v0/sync": self._sync}, http11=True,
+                                 poll_interval=1.0, request_queue_size=64).start()
+        self.url = self.server.url
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    def _status(self, request: Request) -> tuple[int, Any]:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, error_body("bad token", "invalid_token", "authentication_error")
+        self.polls += 1
+        return 200, self.status, {"Content-Type": "application/json"}
+
+    def _sync(self, _request: Request) -> tuple[int, Any]:
+        return 202, {"status": "sync scheduled"}
 
     def registration(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "platform": "linux-cuda", "engines": ["llama_cpp", "ctranslate2"],
@@ -129,8 +99,7 @@ class SimulatedNode(ThreadingHTTPServer):
                 "version": "0.1.0"}
 
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        self.server.stop()
 
 
 def register_all(router_url: str, key: str, nodes: list[SimulatedNode]) -> float:

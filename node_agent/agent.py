@@ -20,6 +20,7 @@ from node_agent.router_client import RouterClient
 from node_agent.server import NodeServer, make_server
 from node_agent.store import ModelStore
 from node_agent.sync import SyncLoop
+from node_agent.units import format_bytes
 
 __all__ = ["Agent", "GPU_PLATFORMS"]
 
@@ -29,11 +30,6 @@ log = logging.getLogger(__name__)
 GPU_PLATFORMS = ("linux-cuda", "windows-cuda")
 # This node's registration with the router (id and token, mode 0600), so that a restart keeps its name.
 REGISTRATION_FILE = ".router-registration.json"
-
-
-def _size(value: int) -> str:
-    """Bytes for a person: GiB for machines, MiB for the small memory overrides tests use."""
-    return f"{value / 1024 ** 3:.1f} GiB" if value >= 1024 ** 3 else f"{value / 1024 ** 2:.1f} MiB"
 
 
 class Agent:
@@ -92,7 +88,8 @@ class Agent:
         log.info("node agent %s %r serving on %s:%d (router calls %s); platform %s, engines %s, memory %s%s; "
                  "models in %s; router %s; Hub %s", __version__, self.config.name, self.config.listen_host,
                  self.server.port, self.url, self.config.platform, ",".join(self.config.engines),
-                 _size(self.memory_bytes), "".join(f", GPU {gpu.name} {_size(gpu.memory_total_bytes)}" for gpu in self.gpus),
+                 format_bytes(self.memory_bytes),
+                 "".join(f", GPU {gpu.name} {format_bytes(gpu.memory_total_bytes)}" for gpu in self.gpus),
                  self.store.root, self.config.router_url, self.config.hub_endpoint)
         self.sync.start()
 

@@ -53,12 +53,12 @@ from huggingface_hub import hf_hub_url
 
 from node_agent import __version__
 from node_agent.store import fsync_dir
+from node_agent.units import MiB
 
 __all__ = ["FileSpec", "Downloader", "DownloadError", "DownloadCancelled", "main"]
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
 DEFAULT_CHUNK_SIZE = MiB
 HASH_READ_SIZE = 4 * MiB  # reading an existing partial/destination to hash it
 HASH_QUEUE_CHUNKS = 8  # chunks received but not yet hashed, at most (see _HashThread)

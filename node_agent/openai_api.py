@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from node_agent.chat_roles import RoleError, engine_role
 from node_agent.engines.common import Completion, CompletionStream, GenerationParams
 
 __all__ = ["RequestError", "ParsedRequest", "parse_request", "response_body", "stream_chunks",
@@ -104,10 +105,14 @@ def _messages(body: dict[str, Any]) -> list[dict[str, str]]:
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise RequestError(f"messages[{i}] must be an object with 'role' and 'content'.", "messages")
-        role = message.get("role")
-        if role == "developer":  # OpenAI's newer name for the system role
-            role = "system"
-        clean.append({"role": role, "content": _message_text(message.get("content"), i)})
+        try:
+            role = engine_role(message, i)  # `developer` becomes `system`; tool messages are refused
+        except RoleError as exc:
+            raise RequestError(str(exc), exc.param) from None
+        content = message.get("content")
+        # An assistant turn may come back with "content": null (OpenAI's own answers do); it said nothing.
+        text = "" if content is None and role == "assistant" else _message_text(content, i)
+        clean.append({"role": role, "content": text})
     return clean
 
 

@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from node_agent.units import MiB
+
 __all__ = ["Gpu", "cpu_count", "memory", "gpus", "CpuSampler", "metrics"]
 
 log = logging.getLogger(__name__)
 
-MiB = 1024 * 1024
 NVIDIA_SMI_TIMEOUT = 5.0
 _NVIDIA_QUERY = ["--query-gpu=name,memory.total,memory.used,utilization.gpu", "--format=csv,noheader,nounits"]
 # Two /proc/stat readings closer than this give a noisy percentage: keep the previous value instead.

@@ -24,28 +24,35 @@ It overwrites tests/data/tiny-encoder/{ct2/,expected.json,README.md}. The tests
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-# Determinism first: single thread everywhere, before torch/tokenizers load.
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
-    os.environ[_var] = "1"
-os.environ["TOKENIZERS_PARALLELISM"] = "false"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file, sys.path[0] is scripts/
+
+from scripts.tiny_models_common import (  # noqa: E402
+    REPO,
+    deterministic_environment,
+    file_sizes,
+    files_table,
+    log,
+    rebuild_commands,
+    rewrite_tokenizer_config,
+    seed_everything,
+    within_size_budget,
+)
+
+deterministic_environment()  # before numpy, torch and tokenizers load
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
-import random  # noqa: E402
 import shutil  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO / "tests" / "data" / "tiny-encoder"
+BUILD_PACKAGES = "torch==2.13.0 transformers tokenizers ctranslate2==4.8.5"
 SEED = 4321
 SIZE_LIMIT = 300 * 1024
 DECIMALS = 7  # float32 has ~7 significant digits; the tests compare at 1e-4
@@ -85,10 +92,6 @@ CASES = [
     ("one_word", "vectors"),
     ("long", " ".join(SENTENCES[:4])),
 ]
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -225,10 +228,7 @@ def write_readme(path: Path, expected: dict, n_params: int, vocab_size: int, siz
     a("")
     a("## Files")
     a("")
-    a("| file | what | bytes |")
-    a("| --- | --- | --- |")
-    for rel, size, what in sizes:
-        a(f"| `{rel}` | {what} | {size} |")
+    lines += files_table(sizes)
     a("")
     a("`ct2/` is laid out like `michaelfeil/ct2fast-all-MiniLM-L6-v2` (a `ct2-transformers-converter` "
       "conversion of a sentence-transformers model, with the tokenizer and sentence-transformers files "
@@ -285,11 +285,7 @@ def write_readme(path: Path, expected: dict, n_params: int, vocab_size: int, siz
     a("")
     a("## Rebuild")
     a("")
-    a("```sh")
-    a("python3 -m venv /tmp/buildvenv")
-    a("/tmp/buildvenv/bin/pip install torch==2.13.0 transformers tokenizers ctranslate2==4.8.5")
-    a("/tmp/buildvenv/bin/python scripts/build_tiny_encoder.py")
-    a("```")
+    lines += rebuild_commands(BUILD_PACKAGES, "build_tiny_encoder.py")
     a("")
     a("Built with torch 2.13.0 (CPU), transformers 5, tokenizers 0.23, ctranslate2 4.8.5. The build is "
       "seeded and single-threaded; bit-identical weights need the same library versions, the expected "
@@ -305,16 +301,11 @@ def main() -> int:
     args = ap.parse_args()
 
     import ctranslate2
-    import torch
     from ctranslate2.converters import TransformersConverter
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    random.seed(SEED)
-    np.random.seed(SEED)
-    torch.manual_seed(SEED)
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+    seed_everything(SEED)
 
     tok = build_tokenizer(SENTENCES)
     vocab_size = tok.get_vocab_size()
@@ -334,13 +325,8 @@ def main() -> int:
             model_max_length=MAX_POSITIONS,
         )
         hf_tok.save_pretrained(hf_dir)
-        cfg_path = hf_dir / "tokenizer_config.json"
-        tcfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        # "PreTrainedTokenizerFast" loads with transformers 4 and 5 (5 writes "TokenizersBackend").
-        tcfg["tokenizer_class"] = "PreTrainedTokenizerFast"
-        tcfg.pop("backend", None)
-        tcfg.update({"do_lower_case": True, "model_max_length": MAX_POSITIONS})
-        cfg_path.write_text(json.dumps(tcfg, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+        rewrite_tokenizer_config(hf_dir / "tokenizer_config.json",
+                                 {"do_lower_case": True, "model_max_length": MAX_POSITIONS})
         # tokenizer.json as trained, plus the baked truncation/padding real exports carry.
         baked = Tokenizer.from_str(tok.to_str())
         baked.enable_truncation(max_length=BAKED_TRUNCATION)
@@ -464,24 +450,10 @@ def main() -> int:
         "ct2/sentence_bert_config.json": "sentence-transformers `max_seq_length`",
         "expected.json": "texts, tokens and reference vectors",
     }
-    files = sorted(p for p in args.out.rglob("*") if p.is_file() and p.name != "README.md")
-    sizes = [(str(p.relative_to(args.out)), p.stat().st_size, what.get(str(p.relative_to(args.out)), ""))
-             for p in files]
-    write_readme(args.out / "README.md", expected, n_params, vocab_size, sizes, checks)
+    write_readme(args.out / "README.md", expected, n_params, vocab_size, file_sizes(args.out, what), checks)
     for line in checks:
         log("  " + line)
-
-    total = 0
-    log("\nfiles:")
-    for p in sorted(q for q in args.out.rglob("*") if q.is_file()):
-        size = p.stat().st_size
-        total += size
-        log(f"  {size:9d}  {p.relative_to(REPO) if p.is_relative_to(REPO) else p}")
-    log(f"  {total:9d}  total ({total / 1024:.1f} KiB)")
-    if total >= SIZE_LIMIT:
-        log(f"PROBLEM: total size is over {SIZE_LIMIT} bytes")
-        return 1
-    return 0
+    return 0 if within_size_budget(args.out, SIZE_LIMIT) else 1
 
 
 if __name__ == "__main__":

@@ -20,29 +20,35 @@ installed).
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-# Determinism first: single thread everywhere, before torch/tokenizers load.
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
-    os.environ[_var] = "1"
-os.environ["TOKENIZERS_PARALLELISM"] = "false"
-os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file, sys.path[0] is scripts/
+
+from scripts.tiny_models_common import (  # noqa: E402
+    REPO,
+    deterministic_environment,
+    file_sizes,
+    files_table,
+    log,
+    rebuild_commands,
+    rewrite_tokenizer_config,
+    seed_everything,
+    within_size_budget,
+)
+
+deterministic_environment()  # before numpy, torch and tokenizers load
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import random  # noqa: E402
 import shutil  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO / "tests" / "data" / "tiny-model"
+BUILD_PACKAGES = "torch==2.13.0 transformers gguf tokenizers ctranslate2==4.8.5"
 SEED = 1234
 MAX_NEW_TOKENS = 64
 SIZE_LIMIT = 2 * 1024 * 1024
@@ -94,10 +100,6 @@ COMPLETION_PROMPTS = [
 CHAT_CASES = [
     ("chat_capital", [{"role": "user", "content": "What is the capital of France?"}]),
 ]
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def render_chat(messages, add_generation_prompt: bool) -> str:
@@ -371,10 +373,7 @@ def write_readme(path: Path, cases, n_params: int, vocab_size: int, sizes, quant
     a("")
     a("## Files")
     a("")
-    a("| file | what | bytes |")
-    a("| --- | --- | --- |")
-    for rel, size, what in sizes:
-        a(f"| `{rel}` | {what} | {size} |")
+    lines += files_table(sizes)
     a("")
     a(f"`ct2/` is a CTranslate2 model (ctranslate2 4.8.5, weights {quantization}; load with "
       "`ctranslate2.Generator(path, device=\"cpu\")`, any compute_type). Its tokenizer is "
@@ -442,11 +441,7 @@ def write_readme(path: Path, cases, n_params: int, vocab_size: int, sizes, quant
     a("")
     a("## Rebuild")
     a("")
-    a("```sh")
-    a("python3 -m venv /tmp/buildvenv")
-    a("/tmp/buildvenv/bin/pip install torch==2.13.0 transformers gguf tokenizers ctranslate2==4.8.5")
-    a("/tmp/buildvenv/bin/python scripts/build_tiny_model.py")
-    a("```")
+    lines += rebuild_commands(BUILD_PACKAGES, "build_tiny_model.py")
     a("")
     a("Optionally, before the last step, `CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" /tmp/buildvenv/bin/pip install "
       "llama-cpp-python` (compiles llama.cpp, about 5 minutes on 2 cores) and the build also checks the "
@@ -471,15 +466,10 @@ def main() -> int:
     args = ap.parse_args()
 
     import ctranslate2
-    import torch
     from ctranslate2.converters import TransformersConverter
     from transformers import PreTrainedTokenizerFast
 
-    random.seed(SEED)
-    np.random.seed(SEED)
-    torch.manual_seed(SEED)
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+    seed_everything(SEED)
 
     corpus = list(SENTENCES) + [render_chat(m, True) + a for m, a in CHATS]
     tok = train_tokenizer(corpus, args.vocab_size)
@@ -501,14 +491,9 @@ def main() -> int:
         hf_tok.chat_template = CHAT_TEMPLATE
         hf_tok.save_pretrained(hf_dir)
         # Keep the template inside tokenizer_config.json (transformers 5 may write chat_template.jinja).
-        cfg_path = hf_dir / "tokenizer_config.json"
-        tcfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        tcfg["chat_template"] = CHAT_TEMPLATE
-        # "PreTrainedTokenizerFast" loads with transformers 4 and 5 (5 writes "TokenizersBackend").
-        tcfg["tokenizer_class"] = "PreTrainedTokenizerFast"
-        tcfg.pop("backend", None)
-        tcfg.update({"bos_token": BOS, "eos_token": EOS, "unk_token": UNK, "add_bos_token": True, "add_eos_token": False})
-        cfg_path.write_text(json.dumps(tcfg, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+        rewrite_tokenizer_config(hf_dir / "tokenizer_config.json", {
+            "chat_template": CHAT_TEMPLATE, "bos_token": BOS, "eos_token": EOS, "unk_token": UNK,
+            "add_bos_token": True, "add_eos_token": False})
         (hf_dir / "chat_template.jinja").unlink(missing_ok=True)
         # tokenizer.json exactly as trained (post-processor adds BOS).
         (hf_dir / "tokenizer.json").write_text(tok.to_str(pretty=True), encoding="utf-8")
@@ -627,22 +612,10 @@ def main() -> int:
         "expected.json": "prompts, prompt tokens and expected greedy completions",
         "README.md": "this file",
     }
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "README.md")
-    sizes = [(str(p.relative_to(out)), p.stat().st_size, what.get(str(p.relative_to(out)), "")) for p in files]
     n_params = sum(p.numel() for p in model.parameters())
-    write_readme(out / "README.md", cases, n_params, vocab_size, sizes, quantization, int8_ok, llama_version)
-
-    total = 0
-    log("\nfiles:")
-    for p in sorted(q for q in out.rglob("*") if q.is_file()):
-        size = p.stat().st_size
-        total += size
-        log(f"  {size:9d}  {p.relative_to(REPO)}")
-    log(f"  {total:9d}  total ({total / 1024:.1f} KiB)")
-    if total >= SIZE_LIMIT:
-        log("PROBLEM: total size is over 2 MB")
-        return 1
-    return 0
+    write_readme(out / "README.md", cases, n_params, vocab_size, file_sizes(out, what), quantization, int8_ok,
+                 llama_version)
+    return 0 if within_size_budget(out, SIZE_LIMIT) else 1
 
 
 if __name__ == "__main__":

@@ -19,13 +19,7 @@ def login():
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(400, "invalid_credentials_format", _("Send username and password as strings."))
-    keys = login_guard.guard_keys(username, request.remote_addr)
-    login_guard.check_allowed(keys)
-    user = users.verify_password(username, password)
-    if user is None:
-        login_guard.record_failure(keys)
-        raise ApiError(401, "invalid_credentials", _("Wrong user name or password."))
-    login_guard.record_success(keys)
+    user = login_guard.authenticate(username, password, request.remote_addr)
     token, ttl = tokens.issue(user)
     return jsonify({"token": token, "token_type": "Bearer", "expires_in": ttl, "user": users.user_record(user)})
 

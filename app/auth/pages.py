@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
-from flask_babel import gettext as _
+
 from flask_wtf.csrf import CSRFError
 
-from ..access import Access, access, csrf, current_principal, rotate_csrf_token, sign_in, sign_out
-from ..dashboard.models import csrf_error_page, is_local_path
+from ..access import Access, access, current_principal, rotate_csrf_token, sign_in, sign_out
+from ..extensions import csrf
+from ..pages import csrf_error_page, is_local_path
 from ..errors import ApiError
-from ..services.accounts import login_guard, users
+from ..services.accounts import login_guard
 from . import bp
 
 bp.register_error_handler(CSRFError, csrf_error_page)  # a login form without this site's token
@@ -26,18 +27,11 @@ def login():
         return render_template("auth/login.html", next=target, error=None, username="")
     csrf.protect()  # login CSRF: another site must not sign a visitor into its account
     username = request.form.get("username", "")
-    keys = login_guard.guard_keys(username, request.remote_addr)
     try:
-        login_guard.check_allowed(keys)
-    except ApiError as exc:
+        user = login_guard.authenticate(username, request.form.get("password", ""), request.remote_addr)
+    except ApiError as exc:  # locked (429, with Retry-After) or a wrong name or password (401)
         response = render_template("auth/login.html", next=target, error=exc.message, username=username)
-        return response, 429, exc.headers
-    user = users.verify_password(username, request.form.get("password", ""))
-    if user is None:
-        login_guard.record_failure(keys)
-        return render_template("auth/login.html", next=target, error=_("Wrong user name or password."),
-                               username=username), 401
-    login_guard.record_success(keys)
+        return response, exc.status, exc.headers
     rotate_csrf_token()
     sign_in(user)
     return redirect(target)

@@ -8,6 +8,8 @@ is `app.access`'s decision, what is valid (user names, the last admin, scopes) t
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +17,11 @@ from flask import flash, make_response, redirect, render_template, request, url_
 from flask_babel import gettext as _
 
 from ..access import Access, access, current_principal, sign_in
-from ..errors import ApiError
 from ..database import User
+from ..errors import ApiError
+from ..pages import no_store
 from ..services.accounts import api_keys, users
+from ..services.accounts.users import role_label
 from . import bp
 
 
@@ -30,8 +34,25 @@ class FormError:
     row_id: int | None = None
 
 
-def role_label(role: str) -> str:
-    return {"admin": _("Admin"), "viewer": _("Viewer")}.get(role, role)
+_SERVICES_PARAM = object()  # FormError.param: the one the service's error names
+
+
+def refused_with(page: Callable[..., Any], form: str, param: Any = _SERVICES_PARAM,
+                 keep: Callable[[], dict[str, Any]] | None = None) -> Callable:
+    """A form view whose service refuses (ApiError) re-renders `page` with the service's status and message,
+    the form (and the row, the view's id argument) it is about, and the input worth keeping (`keep`; never a
+    password)."""
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def run(**kwargs: Any):
+            try:
+                return view(**kwargs)
+            except ApiError as exc:
+                row_id = next(iter(kwargs.values()), None)
+                error = FormError(form, exc.message, exc.param if param is _SERVICES_PARAM else param, row_id)
+                return page(exc.status, error, keep() if keep else None)
+        return run
+    return decorate
 
 
 def _stay_signed_in(user: User) -> None:
@@ -42,18 +63,13 @@ def _stay_signed_in(user: User) -> None:
         sign_in(user)
 
 
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 # --- Users ----------------------------------------------------------------------------------------
 
 def _users_page(status: int = 200, error: FormError | None = None, form: dict[str, Any] | None = None):
     html = render_template("dashboard/users.html", users=users.all_users(), roles=users.ROLES, error=error,
                            form=form or {"role": "viewer"}, min_password=users.MIN_PASSWORD_LENGTH,
                            max_password=users.MAX_PASSWORD_LENGTH, active_nav="users")
-    return _no_store(make_response(html, status))
+    return no_store(make_response(html, status))
 
 
 @bp.get("/users")
@@ -62,28 +78,26 @@ def users_page():
     return _users_page()
 
 
+def _new_user_input() -> dict[str, Any]:
+    return {"username": request.form.get("username", "").strip(), "role": request.form.get("role", "viewer")}
+
+
 @bp.post("/users")
 @access(Access.ADMIN)
+@refused_with(_users_page, "create", keep=_new_user_input)
 def create_user():
-    username = request.form.get("username", "").strip()
-    role = request.form.get("role", "viewer")
-    try:
-        user = users.create_user(username, request.form.get("password", ""), role)
-    except ApiError as exc:
-        return _users_page(exc.status, FormError("create", exc.message, exc.param), {"username": username,
-                                                                                     "role": role})
+    fields = _new_user_input()
+    user = users.create_user(fields["username"], request.form.get("password", ""), fields["role"])
     flash(_("Added the user %(name)s (%(role)s).", name=user.username, role=role_label(user.role)), "success")
     return redirect(url_for("dashboard.users_page"))
 
 
 @bp.post("/users/<int:user_id>/role")
 @access(Access.ADMIN)
+@refused_with(_users_page, "role", param="role")
 def change_user_role(user_id: int):
-    try:
-        user = users.get_user(user_id)
-        users.set_role(user, request.form.get("role"))
-    except ApiError as exc:
-        return _users_page(exc.status, FormError("role", exc.message, "role", user_id))
+    user = users.get_user(user_id)
+    users.set_role(user, request.form.get("role"))
     _stay_signed_in(user)
     flash(_("The role of %(name)s is now %(role)s.", name=user.username, role=role_label(user.role)), "success")
     # Who demoted themselves may no longer open the Users page.
@@ -93,12 +107,10 @@ def change_user_role(user_id: int):
 
 @bp.post("/users/<int:user_id>/password")
 @access(Access.ADMIN)
+@refused_with(_users_page, "password", param="password")
 def reset_user_password(user_id: int):
-    try:
-        user = users.get_user(user_id)
-        users.set_password(user, request.form.get("password", ""))
-    except ApiError as exc:
-        return _users_page(exc.status, FormError("password", exc.message, "password", user_id))
+    user = users.get_user(user_id)
+    users.set_password(user, request.form.get("password", ""))
     _stay_signed_in(user)
     flash(_("New password set for %(name)s; their sessions and tokens have ended.", name=user.username), "success")
     return redirect(url_for("dashboard.users_page"))
@@ -106,13 +118,11 @@ def reset_user_password(user_id: int):
 
 @bp.post("/users/<int:user_id>/delete")
 @access(Access.ADMIN)
+@refused_with(_users_page, "delete", param=None)
 def delete_user(user_id: int):
-    try:
-        user = users.get_user(user_id)
-        username = user.username
-        users.delete_user(user)
-    except ApiError as exc:
-        return _users_page(exc.status, FormError("delete", exc.message, None, user_id))
+    user = users.get_user(user_id)
+    username = user.username
+    users.delete_user(user)
     flash(_("Deleted the user %(name)s.", name=username), "success")
     return redirect(url_for("dashboard.users_page"))
 
@@ -137,7 +147,7 @@ def _api_keys_page(status: int = 200, error: FormError | None = None, form: dict
     html = render_template("dashboard/api_keys.html", rows=rows, scopes=api_keys.SCOPES, error=error,
                            form=form or {"scopes": ["api"]}, new_key=new_key, max_days=api_keys.MAX_EXPIRY_DAYS,
                            active_nav="api_keys")
-    return _no_store(make_response(html, status))
+    return no_store(make_response(html, status))
 
 
 @bp.get("/api-keys")
@@ -146,28 +156,28 @@ def api_keys_page():
     return _api_keys_page()
 
 
+def _new_key_input() -> dict[str, Any]:
+    return {"name": request.form.get("name", ""), "scopes": request.form.getlist("scopes"),
+            "expires_in_days": request.form.get("expires_in_days", "")}
+
+
 @bp.post("/api-keys")
 @access(Access.ADMIN)
+@refused_with(_api_keys_page, "create", keep=_new_key_input)
 def create_api_key():
-    form = {"name": request.form.get("name", ""), "scopes": request.form.getlist("scopes"),
-            "expires_in_days": request.form.get("expires_in_days", "")}
-    try:
-        name, scopes, expires_at = api_keys.parse_new_key({
-            "name": form["name"], "scopes": form["scopes"], "expires_in_days": _whole_number(form["expires_in_days"])})
-        key, plaintext = api_keys.create_key(name, scopes, expires_at, current_principal().name)
-    except ApiError as exc:
-        return _api_keys_page(exc.status, FormError("create", exc.message, exc.param), form)
+    form = _new_key_input()
+    name, scopes, expires_at = api_keys.parse_new_key({
+        "name": form["name"], "scopes": form["scopes"], "expires_in_days": _whole_number(form["expires_in_days"])})
+    key, plaintext = api_keys.create_key(name, scopes, expires_at, current_principal().name)
     # Shown on this response only (never redirected, flashed or kept in the session), and not cached.
     return _api_keys_page(201, new_key={"name": key.name, "prefix": key.prefix, "plaintext": plaintext})
 
 
 @bp.post("/api-keys/<int:key_id>/revoke")
 @access(Access.ADMIN)
+@refused_with(_api_keys_page, "revoke", param=None)
 def revoke_api_key(key_id: int):
-    try:
-        key = api_keys.revoke_key(key_id)
-    except ApiError as exc:
-        return _api_keys_page(exc.status, FormError("revoke", exc.message, None, key_id))
+    key = api_keys.revoke_key(key_id)
     flash(_("Revoked the API key %(name)s (%(prefix)s…); programs using it are refused from now on.",
             name=key.name, prefix=key.prefix), "success")
     return redirect(url_for("dashboard.api_keys_page"))
@@ -175,11 +185,11 @@ def revoke_api_key(key_id: int):
 
 # --- Own account ----------------------------------------------------------------------------------
 
-def _account_page(status: int = 200, error: FormError | None = None):
+def _account_page(status: int = 200, error: FormError | None = None, _form: dict[str, Any] | None = None):
     html = render_template("dashboard/account.html", user=current_principal().user, error=error,
                            min_password=users.MIN_PASSWORD_LENGTH, max_password=users.MAX_PASSWORD_LENGTH,
                            active_nav="account")
-    return _no_store(make_response(html, status))
+    return no_store(make_response(html, status))
 
 
 @bp.get("/account")
@@ -190,6 +200,7 @@ def account_page():
 
 @bp.post("/account/password")
 @access(Access.USER)
+@refused_with(_account_page, "password")
 def change_own_password():
     user = current_principal().user
     if user is None:  # authentication is disabled: nobody is signed in
@@ -199,10 +210,7 @@ def change_own_password():
     if new != request.form.get("confirm_password", ""):
         return _account_page(400, FormError("password", _("The two new passwords are not the same."),
                                             "confirm_password"))
-    try:
-        users.change_own_password(user, request.form.get("current_password", ""), new)
-    except ApiError as exc:
-        return _account_page(exc.status, FormError("password", exc.message, exc.param))
+    users.change_own_password(user, request.form.get("current_password", ""), new)
     _stay_signed_in(user)
     flash(_("Your password was changed. Other browsers and API tokens signed in as you have been signed out."),
           "success")

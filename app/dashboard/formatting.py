@@ -1,36 +1,29 @@
 """Presentation helpers for the dashboard templates, registered as Jinja filters.
 
-Sizes use binary units throughout (KiB, MiB, GiB, TiB: powers of 1024), numbers follow the page's
-locale (Flask-Babel), so "4,683,073,248" bytes reads "4.4 GiB" in English and Japanese alike.
+Sizes come from `app.units`; numbers follow the page's locale (Flask-Babel).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 from flask import Flask
 from flask_babel import format_decimal, format_percent, gettext
 
-from ..database import as_utc
-
-_BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+from ..database import as_utc, iso_utc
+from ..units import format_bytes
+from ..services.accounts.users import role_label
+from ..services.registry.lifecycle import offered_actions
 
 # How a model format is spelled for people; unknown formats are shown as stored.
 _FORMAT_NAMES = {"gguf": "GGUF", "ctranslate2": "CTranslate2", "safetensors": "Safetensors"}
 
 
 def filesize(value: int | float | None) -> str:
-    """Human size in binary units with one decimal ("468.6 MiB", "1.0 GiB"); bytes below 1 KiB as "512 B"."""
-    if value is None:
-        return "—"
-    size = float(value)
-    if abs(size) < 1024:
-        return f"{format_decimal(int(size))} B"
-    for unit in _BINARY_UNITS:
-        size /= 1024
-        if abs(size) < 1024 or unit == _BINARY_UNITS[-1]:
-            return f"{format_decimal(size, format='#,##0.0')} {unit}"
-    raise AssertionError("unreachable")
+    """A size ("468.6 MiB"; see `app.units`), or a dash for none."""
+    return "—" if value is None else format_bytes(value)
 
 
 def number(value: int | float | None) -> str:
@@ -65,6 +58,12 @@ def catalog_text(value: str | None) -> str:
     return gettext(value)
 
 
+def model_name(model: Mapping[str, Any]) -> str:
+    """A model's name as people read it: a catalog entry's in the page's language, a name someone typed
+    (a URL registration's) as typed."""
+    return catalog_text(model["name"]) if model.get("source") == "supported" else model["name"]
+
+
 def moment(value: datetime | None) -> str:
     """A stored time as "2025-03-04 05:06 UTC": the same unambiguous form in every language."""
     if value is None:
@@ -73,12 +72,13 @@ def moment(value: datetime | None) -> str:
 
 
 def iso_moment(value: datetime | None) -> str:
-    """For <time datetime="...">."""
-    return as_utc(value).isoformat(timespec="seconds") if value is not None else ""
+    """For <time datetime="...">: the API's form of a time (`iso_utc`)."""
+    return iso_utc(value) or ""
 
 
 FILTERS = {"filesize": filesize, "number": number, "percent": percent, "model_format": model_format,
-           "catalog_text": catalog_text, "moment": moment, "iso_moment": iso_moment}
+           "catalog_text": catalog_text, "moment": moment, "iso_moment": iso_moment,
+           "role_label": role_label, "model_name": model_name, "offered_actions": offered_actions}
 
 
 def register_filters(app: Flask) -> None:

@@ -15,7 +15,7 @@ from ..errors import ApiError
 from ..services.fleet import history as node_history
 from ..services.fleet import nodes, polling, reports
 from . import bp
-from .models import fragment
+from ..pages import fragment
 
 
 def _context() -> dict:

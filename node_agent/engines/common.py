@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
 import numpy as np
 
+from node_agent.chat_roles import engine_role
+
 FinishReason = Literal["stop", "length"]
-ALLOWED_ROLES = ("system", "user", "assistant")
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -62,9 +63,10 @@ class Completion:
 def validate_messages(messages: Any) -> list[dict[str, str]]:
     """Check OpenAI-style chat messages; raise ValueError naming the first bad one.
 
-    Only plain-text messages with the three standard roles are accepted: that is what chat
-    templates are written for, and an unexpected shape would otherwise surface as an obscure
-    template error (or silently render wrong).
+    Only plain-text messages with the roles of `node_agent.chat_roles` are accepted, each given to
+    the template under the role it maps to (`developer` becomes `system`): the standard roles are
+    what chat templates are written for, and an unexpected shape would otherwise surface as an
+    obscure template error (or silently render wrong).
     """
     if not isinstance(messages, (list, tuple)) or not messages:
         raise ValueError("messages must be a non-empty list of {'role', 'content'} objects")
@@ -72,10 +74,10 @@ def validate_messages(messages: Any) -> list[dict[str, str]]:
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise ValueError(f"messages[{i}] must be an object with 'role' and 'content'")
-        role = message.get("role")
-        if role not in ALLOWED_ROLES:
-            raise ValueError(f"messages[{i}].role must be one of {', '.join(ALLOWED_ROLES)}; got {role!r}")
+        role = engine_role(message, i)  # a RoleError is a ValueError
         content = message.get("content")
+        if content is None and role == "assistant":  # an earlier answer echoed back with "content": null
+            content = ""
         if not isinstance(content, str):
             raise ValueError(f"messages[{i}].content must be a string; got {type(content).__name__}")
         clean.append({"role": role, "content": content})
@@ -98,6 +100,24 @@ class Embeddings:
 
 class UnsupportedRequest(ValueError):
     """The model cannot do this kind of request (e.g. chat on an embeddings model)."""
+
+
+class ClosableEngine:
+    """Base of the engines: a loaded model must be freed by close(), or by leaving a `with` block.
+
+    Why it matters: a native model (CTranslate2, llama.cpp) still alive when the interpreter shuts
+    down can abort the process, so its owner frees it explicitly. Each engine's close() says what it
+    frees; it must be idempotent.
+    """
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class TextAssembler:

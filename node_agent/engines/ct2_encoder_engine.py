@@ -48,7 +48,7 @@ import ctranslate2
 import numpy as np
 import tokenizers
 
-from node_agent.engines.common import Embeddings, GenerationParams, UnsupportedRequest
+from node_agent.engines.common import ClosableEngine, Embeddings, GenerationParams, UnsupportedRequest
 
 ENCODER_SPEC = "TransformerEncoderSpec"
 DEFAULT_MAX_TOKENS = 512  # BERT's position table, when no config says otherwise
@@ -203,13 +203,10 @@ def _load_tokenizer(path: Path, max_tokens: int | None) -> tokenizers.Tokenizer:
 
 
 # --------------------------------------------------------------------------- engine
-class CTranslate2EncoderEngine:
-    """One CTranslate2 encoder loaded for embeddings. Use as a context manager or call close().
-
-    Why close() matters: a CTranslate2 model object still alive when the interpreter shuts down
-    can abort the process (worker threads torn down in an unsafe order), so the owner deletes it
-    explicitly before exit.
-    """
+class CTranslate2EncoderEngine(ClosableEngine):
+    """One CTranslate2 encoder loaded for embeddings. Use as a context manager or call close()
+    (`ClosableEngine`: a CTranslate2 model alive at interpreter exit can abort it, its worker threads
+    torn down in an unsafe order)."""
 
     capabilities: frozenset[str] = frozenset({"embeddings"})
 
@@ -245,12 +242,6 @@ class CTranslate2EncoderEngine:
             encoder, self._encoder = self._encoder, None
             del encoder
             gc.collect()
-
-    def __enter__(self) -> CTranslate2EncoderEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def encoder(self) -> ctranslate2.Encoder:

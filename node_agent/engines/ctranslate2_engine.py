@@ -59,6 +59,7 @@ import tokenizers
 
 from node_agent.engines.chat_template import ChatTemplate
 from node_agent.engines.common import (  # noqa: F401 - re-exported for callers of this engine
+    ClosableEngine,
     Completion,
     CompletionStream,
     Embeddings,
@@ -77,7 +78,7 @@ from node_agent.engines.ct2_batcher import (  # noqa: F401 - re-exported: caller
     SamplingOptions,
 )
 
-class CTranslate2Engine:
+class CTranslate2Engine(ClosableEngine):
     """One CTranslate2 model loaded for generation. Use as a context manager or call close().
 
     Why close() matters: a `ctranslate2.Generator` still alive when the interpreter shuts down can
@@ -146,12 +147,6 @@ class CTranslate2Engine:
         their readers get EngineClosed too. `batcher`'s counters stay readable.
         """
         self._finalizer()
-
-    def __enter__(self) -> CTranslate2Engine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def generator(self) -> ctranslate2.Generator:

@@ -69,6 +69,7 @@ import numpy as np
 
 from node_agent.engines.chat_template import ChatTemplate
 from node_agent.engines.common import (
+    ClosableEngine,
     Completion,
     CompletionStream,
     Embeddings,
@@ -99,7 +100,7 @@ def _route_native_log(level: int, text: bytes | None, user_data: ctypes.c_void_p
 llama_cpp.llama_log_set(_route_native_log, ctypes.c_void_p(0))
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(ClosableEngine):
     """One GGUF model served by llama.cpp. Use as a context manager or call close()."""
 
     def __init__(
@@ -170,12 +171,6 @@ class LlamaCppEngine:
                     llm.close()
             finally:
                 lock.release()
-
-    def __enter__(self) -> LlamaCppEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def closed(self) -> bool:

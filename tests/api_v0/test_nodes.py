@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from app.services.fleet import polling
-from app.services.fleet.manifest import _gib as gib
+from app.units import format_bytes
 from tests.support.factories import CATALOG_FILE, GGUF_REPO, make_api_key
 from tests.support.status_node import GiB, StatusNode, node_body
 
@@ -182,5 +182,6 @@ def test_one_nodes_malformed_status_does_not_stop_the_others(app, client, node_c
 
 
 def test_memory_message_never_understates_the_need():
-    assert gib(int(8.04 * GiB), True) == "8.1" and gib(int(7.99 * GiB), False) == "7.9"
-    assert gib(7500, True) == "0.1"
+    assert format_bytes(int(8.04 * GiB), unit="GiB", rounding="up") == "8.1 GiB"
+    assert format_bytes(int(7.99 * GiB), unit="GiB", rounding="down") == "7.9 GiB"
+    assert format_bytes(7500, unit="GiB", rounding="up") == "0.1 GiB"

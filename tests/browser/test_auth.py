@@ -3,14 +3,13 @@ sign-out, CSRF against a form on another origin, and a keyboard-only sign-in."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import TIMEOUT_MS, sign_in, usernames_via_api
+from tests.support.json_server import JsonServer
 from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, RouterProcess
 
 pytestmark = pytest.mark.browser
@@ -64,24 +63,8 @@ def attacker_site(live_router: RouterProcess) -> Iterator[str]:
     """Another origin (same host, another port: same-site, so SameSite=Lax cookies go along and only the
     CSRF token stands in the way) serving a page whose form posts to the router by itself."""
     body = ATTACK_PAGE.format(action=f"{live_router.url}/users").encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    server.server_close()
+    with JsonServer({"GET": lambda _request: (200, body, {"Content-Type": "text/html; charset=utf-8"})}) as server:
+        yield f"{server.url}/"
 
 
 def test_a_form_posted_from_another_site_is_refused(live_router: RouterProcess, page: Page, attacker_site: str):

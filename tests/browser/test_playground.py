@@ -309,7 +309,7 @@ def test_conversations_persist_across_reloads(router: RouterProcess, page: Page)
 # --- No ready model ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lang, title, link", [("en", "No model is ready yet", "Open the Models page"),
-                                               ("ja", "使える状態のモデルはまだありません", "モデルページを開く")])
+                                               ("ja", "準備完了のモデルはまだありません", "モデルページを表示")])
 def test_empty_model_state(router: RouterProcess, page: Page, lang: str, title: str, link: str):
     # A registered model is not ready until a node has it: still nothing to chat with.
     requests.delete(f"{router.url}/v0/models/qwen3-0.6b", headers=router.auth_headers, timeout=10)

@@ -81,7 +81,7 @@ def test_the_fragment_is_the_table_alone_and_never_cached(app, client):
 def test_in_japanese(app, client):
     add_node(app, STATUS, failed_polls=polling.OFFLINE_AFTER_FAILED_POLLS)
     page = text(get(client, "/nodes", lang="ja"))
-    assert "ノード" in page and "オフライン" in page and "CPU 16 個" in page and "2 件準備完了" in page
+    assert "ノード" in page and "オフライン" in page and "CPU 16 個" in page and "準備完了 2 件" in page
 
 
 def test_a_node_never_seen_and_its_registration_date_read_right_in_japanese(app, client):
@@ -92,7 +92,7 @@ def test_a_node_never_seen_and_its_registration_date_read_right_in_japanese(app,
     row = text(node_row(get(client, "/nodes", lang="ja"), NODE["name"]))
     page = text(get(client, f"/nodes/{node_id}", lang="ja"))
     for shown in (row, page):
-        assert "応答なし" in shown and "未使用" not in shown  # "Not yet" under "Last seen", not a key's "unused"
+        assert "未応答" in shown and "未使用" not in shown  # "Not yet" under "Last seen", not a key's "unused"
     assert "登録日時" in page and "登録済み" not in page  # a date, not the model state "Registered"
 
 
@@ -172,4 +172,4 @@ def test_the_node_fragment_and_an_unknown_node(app, client):
 def test_a_node_page_in_japanese(app, client):
     node_id = add_node(app, STATUS)
     page = text(get(client, f"/nodes/{node_id}", lang="ja"))
-    assert "このノードのモデル" in page and "直近 7 日間" in page and "使用率（パーセント）" in page
+    assert "このノードのモデル" in page and "過去 7 日間" in page and "使用率（パーセント）" in page

@@ -67,7 +67,7 @@ def test_page_renders_for_a_signed_in_admin(admin):
     assert "No model is ready yet" in main
     assert "Register one on the Models page." in main
     assert 'href="/models">Open the Models page</a>' in main
-    assert '<script src="/static/js/playground.js" defer></script>' in html
+    assert '<script type="module" src="/static/js/playground.js"></script>' in html
 
 
 def test_the_sampling_panel_reads_parameters_not_a_parameter_count_in_japanese(admin):
@@ -102,7 +102,7 @@ def test_page_in_japanese(admin):
     assert "<h1>プレイグラウンド</h1>" in html
     assert 'aria-current="page">プレイグラウンド</a>' in header_of(html)
     main = main_of(html)
-    for text in ("会話", "新しい会話", "使える状態のモデルはまだありません", "モデルページを開く", "送信", "停止",
+    for text in ("会話", "新しい会話", "準備完了のモデルはまだありません", "モデルページを表示", "送信", "停止",
                  "curl としてコピー", "パラメーター", "最大トークン数", "システムプロンプト", "すべての会話を削除しますか？"):
         assert text in main, text
     japanese = ui_strings(html)

@@ -261,7 +261,7 @@ def test_japanese_pages(client, accept_language, cookie):
     assert "Alibaba の Qwen2.5 で最も小さいチャットモデル" in first  # catalog descriptions are translated
     assert "状態: 未登録" in first
     assert "サイズ 468.6 MiB" in first
-    assert "12 件のモデル" in html
+    assert "モデル 12 件" in html
     assert "all-MiniLM-L6-v2（埋め込み）" in html
     strings = json.loads(re.search(r'id="ui-strings">(.*?)</script>', html, re.S).group(1))
     assert strings["registering"] == "登録中…"

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from node_agent.downloader import DownloadCancelled, Downloader, DownloadError, FileSpec
 from tests.support.hub_imitation import HubFile, HubImitation, HubRepo, RecordedRequest, gguf_bytes
 from tests.support.counting_proxy import CountingProxy
+from tests.support.json_server import JsonServer, Request
 
 ROOT = Path(__file__).resolve().parents[2]
 KiB, MiB = 1024, 1024 * 1024
@@ -355,46 +355,28 @@ def test_same_file_is_downloaded_once(node_hub: HubImitation, paths) -> None:
 # -- servers that behave differently from the Hub ---------------------------------------------------
 
 
-class _ScriptedHandler(BaseHTTPRequestHandler):
-    """Answers GETs from `server.script` (one (status, headers, body) per request, the last repeats)."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
-        server = self.server
-        server.seen.append(dict(self.headers.items()))  # type: ignore[attr-defined]
-        script = server.script  # type: ignore[attr-defined]
-        status, headers, body = script.pop(0) if len(script) > 1 else script[0]
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+Script = list[tuple[int, dict[str, str], bytes]]
 
 
 @pytest.fixture()
-def scripted() -> Iterator[Callable[[list[tuple[int, dict[str, str], bytes]]], ThreadingHTTPServer]]:
-    servers: list[ThreadingHTTPServer] = []
+def scripted() -> Iterator[Callable[[Script], JsonServer]]:
+    """Servers answering GETs from a script: one (status, headers, body) per request, the last repeats."""
+    servers: list[JsonServer] = []
 
-    def start(script: list[tuple[int, dict[str, str], bytes]]) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedHandler)
-        server.script, server.seen = list(script), []  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    def start(script: Script) -> JsonServer:
+        answers = list(script)
+
+        def answer(_request: Request) -> tuple[int, bytes, dict[str, str]]:
+            status, headers, body = answers.pop(0) if len(answers) > 1 else answers[0]
+            return status, body, headers
+
+        server = JsonServer({"GET": answer}, http11=True, poll_interval=0.05).start()
         servers.append(server)
         return server
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def url_of(server: ThreadingHTTPServer) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}"
+        server.stop()
 
 
 def test_server_ignoring_range_restarts_from_zero(scripted, paths) -> None:
@@ -402,21 +384,21 @@ def test_server_ignoring_range_restarts_from_zero(scripted, paths) -> None:
     dest, partial = paths(SMALL)
     partial.parent.mkdir(parents=True)
     partial.write_bytes(CONTENT[SMALL][:5000])
-    with Downloader(url_of(server)) as downloader:
+    with Downloader(server.url) as downloader:
         downloader.download_file(REPO, "main", spec(SMALL), dest, partial)
     assert dest.read_bytes() == CONTENT[SMALL]
-    assert server.seen[0]["Range"] == "bytes=5000-"  # type: ignore[attr-defined]
+    assert server.requests[0].headers["Range"] == "bytes=5000-"
 
 
 def test_429_waits_for_retry_after(scripted, paths) -> None:
     server = scripted([(429, {"Retry-After": "0.4"}, b"slow down"), (200, {}, CONTENT[SMALL])])
     dest, partial = paths(SMALL)
     started = time.monotonic()
-    with Downloader(url_of(server), max_backoff=5) as downloader:
+    with Downloader(server.url, max_backoff=5) as downloader:
         downloader.download_file(REPO, "main", spec(SMALL), dest, partial)
     assert 0.4 <= time.monotonic() - started < 3
     assert dest.read_bytes() == CONTENT[SMALL]
-    assert "Authorization" not in server.seen[0]  # type: ignore[attr-defined]
+    assert "Authorization" not in server.requests[0].headers
 
 
 @pytest.mark.parametrize("status, headers, message", [
@@ -427,9 +409,9 @@ def test_429_waits_for_retry_after(scripted, paths) -> None:
 def test_permanent_server_errors(scripted, paths, status: int, headers: dict[str, str], message: str) -> None:
     server = scripted([(status, headers, b"x" * 10)])
     dest, partial = paths(SMALL)
-    with Downloader(url_of(server)) as downloader, pytest.raises(DownloadError, match=message):
+    with Downloader(server.url) as downloader, pytest.raises(DownloadError, match=message):
         downloader.download_file(REPO, "main", spec(SMALL), dest, partial)
-    assert len(server.seen) == 1  # type: ignore[attr-defined]
+    assert len(server.requests) == 1
 
 
 # -- CLI ----------------------------------------------------------------------------------------------

@@ -6,12 +6,9 @@ not produce on demand: an outage, a malformed manifest, a manifest error for a m
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from node_agent.router_client import RouterClient
 from node_agent.store import ModelStore
 from node_agent.sync import SyncLoop
 from tests.support.hub_imitation import HubImitation
+from tests.support.json_server import JsonServer, Request, error_body
 
 MODEL = "acme/tiny-chat-gguf:q4_k_m"
 FILES = [{"name": "tiny.gguf", "size": 4, "sha256": None}]
@@ -29,56 +27,34 @@ ENTRY = {"id": MODEL, "repo": "acme/Tiny-GGUF", "revision": "abc123", "format": 
          "files": FILES}
 
 
-class StubRouter(ThreadingHTTPServer):
+class StubRouter:
     """Registers anyone; answers the manifest with `manifest` (a dict) or `status` (an int)."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         self.manifest: dict[str, Any] = {"models": [], "errors": []}
         self.status = 200
-        self.registrations = 0
-        super().__init__(("127.0.0.1", 0), _StubHandler)
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        self.server = JsonServer({"POST": self._register, "GET": self._manifest}).start()
+        self.url = self.server.url
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    def registrations(self) -> int:
+        return len(self.server.calls("POST"))
 
+    def _register(self, _request: Request) -> tuple[int, Any]:
+        return 201, {"id": "node-1", "token": "t", "poll_interval_seconds": 10,
+                     "manifest_url": "/v0/nodes/node-1/manifest"}
 
-class _StubHandler(BaseHTTPRequestHandler):
-    server: StubRouter
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-    def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.registrations += 1
-        self._send(201, {"id": "node-1", "token": "t", "poll_interval_seconds": 10,
-                         "manifest_url": "/v0/nodes/node-1/manifest"})
-
-    def do_GET(self) -> None:
-        if self.server.status != 200:
-            return self._send(self.server.status, {"error": {"message": "down", "type": "server_error",
-                                                             "param": None, "code": "unavailable"}})
-        self._send(200, self.server.manifest)
+    def _manifest(self, _request: Request) -> tuple[int, Any]:
+        if self.status != 200:
+            return self.status, error_body("down", "unavailable", "server_error")
+        return 200, self.manifest
 
 
 @pytest.fixture()
 def router() -> Iterator[StubRouter]:
     stub = StubRouter()
     yield stub
-    stub.shutdown()
-    stub.server_close()
+    stub.server.stop()
 
 
 def ready_on_disk(store: ModelStore) -> None:

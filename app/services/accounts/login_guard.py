@@ -32,7 +32,8 @@ from sqlalchemy import delete
 
 from ...errors import ApiError
 from ...extensions import db
-from ...database import LoginFailures, as_utc, utcnow
+from .users import verify_password
+from ...database import LoginFailures, User, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 MAX_DELAY_SECONDS = 60
@@ -124,3 +125,16 @@ def record_failure(keys: list[str]) -> None:
 def record_success(keys: list[str]) -> None:
     db.session.execute(delete(LoginFailures).where(LoginFailures.key.in_(keys)))
     db.session.commit()
+
+
+def authenticate(username: str, password: str, address: str | None) -> User:
+    """The one login sequence (dashboard form and `POST /v0/auth/login`): refused with 429 while locked,
+    401 for a wrong name or password (counted), the user otherwise (the counters cleared)."""
+    keys = guard_keys(username, address)
+    check_allowed(keys)
+    user = verify_password(username, password)
+    if user is None:
+        record_failure(keys)
+        raise ApiError(401, "invalid_credentials", _("Wrong user name or password."))
+    record_success(keys)
+    return user

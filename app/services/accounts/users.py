@@ -21,6 +21,11 @@ from ...database import SignIn, User, iso_utc
 log = logging.getLogger(__name__)
 
 ROLES = ("admin", "viewer")
+
+
+def role_label(role: str) -> str:
+    """A role as people read it, in the page's language (the API and the database keep `ROLES`)."""
+    return {"admin": _("Admin"), "viewer": _("Viewer")}.get(role, role)
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
@@ -34,7 +39,7 @@ def hash_password(password: str) -> str:
 
 
 def check_username(username: Any) -> str:
-    if not isinstance(username, str) or not USERNAME_PATTERN.match(username):
+    if not isinstance(username, str) or not USERNAME_PATTERN.fullmatch(username):
         raise ApiError(400, "invalid_username", _("A user name is 1 to 64 letters, digits or . _ @ -, starting with a "
                                                   "letter or digit."), "username")
     return username

@@ -15,7 +15,7 @@ MAX_FILENAME_LENGTH = 255
 
 def is_valid_repo_id(repo: str) -> bool:
     """`org/name` as the Hub allows it, without `..` or `--` (the Hub refuses both too)."""
-    return bool(REPO_ID_PATTERN.match(repo)) and ".." not in repo and "--" not in repo
+    return bool(REPO_ID_PATTERN.fullmatch(repo)) and ".." not in repo and "--" not in repo
 
 
 def is_safe_relative_path(name: str) -> bool:
@@ -23,4 +23,4 @@ def is_safe_relative_path(name: str) -> bool:
     if not name or len(name) > MAX_FILENAME_LENGTH or name.startswith("/") or "\\" in name:
         return False
     parts = name.split("/")
-    return all(part not in ("", ".", "..") and _FILE_PART_PATTERN.match(part) for part in parts)
+    return all(part not in ("", ".", "..") and _FILE_PART_PATTERN.fullmatch(part) for part in parts)

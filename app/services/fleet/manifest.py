@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from flask import current_app
@@ -13,16 +12,11 @@ from sqlalchemy import select
 from ...database import Node, RegisteredModel
 from ...errors import ApiError
 from ...extensions import db
+from ...units import format_bytes
 from ..catalog.hub_inspect import ModelReference, choose_artifact, list_repo_files
-from ..catalog.platforms import DEFAULT_PLATFORMS
+from ..catalog.platforms import platforms_of
 
 log = logging.getLogger(__name__)
-
-
-def _gib(value: int, round_up: bool) -> str:
-    """One decimal, rounded so that a need never looks smaller, nor a capacity larger, than it is."""
-    tenths = value / 1024 ** 3 * 10
-    return f"{(math.ceil(tenths) if round_up else math.floor(tenths)) / 10:.1f}"
 
 
 def _resolve_files(model: RegisteredModel) -> bool:
@@ -49,12 +43,13 @@ def manifest_for(node: Node) -> dict[str, Any]:
     for model in db.session.scalars(select(RegisteredModel).order_by(RegisteredModel.created_at)):
         if model.cancelled or model.engine not in node.engines:
             continue
-        if node.platform not in (model.platforms or DEFAULT_PLATFORMS.get(model.engine, [])):
+        if node.platform not in platforms_of(model.engine, model.platforms):
             continue
         if model.required_memory_bytes > node.capacity_bytes:
             errors.append({"id": model.id, "error": _(
-                "insufficient memory: needs %(need)s GiB, node has %(have)s GiB",
-                need=_gib(model.required_memory_bytes, True), have=_gib(node.capacity_bytes, False))})
+                "insufficient memory: needs %(need)s, node has %(have)s",
+                need=format_bytes(model.required_memory_bytes, unit="GiB", rounding="up"),
+                have=format_bytes(node.capacity_bytes, unit="GiB", rounding="down"))})
             continue
         if not _resolve_files(model):
             continue  # asked again at the next sync

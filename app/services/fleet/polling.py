@@ -121,7 +121,8 @@ def poll_all() -> None:
         log.log(logging.INFO if node.failed_polls == 0 else logging.DEBUG, "status poll of node %s (%s) at %s "
                 "failed: %s", node.name, node.id, node.url, detail)
         record_failed_poll(node, problem)
-    db.session.execute(delete(NodeSample).where(NodeSample.at < utcnow() - SAMPLE_RETENTION))
+    db.session.execute(delete(NodeSample).where(NodeSample.at < utcnow() - SAMPLE_RETENTION),
+                       execution_options={"synchronize_session": False})  # loaded samples hold naive times
     db.session.commit()
 
 

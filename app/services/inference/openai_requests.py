@@ -10,6 +10,11 @@ change the *kind* of answer a client gets — tool calls, structured output, log
 echo, logit bias: asking for those is refused with a clear 400 (`unsupported_parameter`), never answered with
 plain text as if it had been honoured. Their neutral values (`tools: []`, `tool_choice: "none"`,
 `response_format: {"type": "text"}`, `logprobs: false`, `logit_bias: {}`) pass, since many clients always send them.
+
+Chat roles follow the node's rule (docs/protocol.md), kept here in the router's own code since router and node
+share no code: `system`, `developer` (rendered as `system`), `user` and `assistant` are served; `tool` and
+`function` messages (`unsupported_value`) and messages with `tool_calls` or `function_call` (`unsupported_parameter`)
+are refused, as there are no tools to have called. tests/support/chat_roles.py holds both sides to the same table.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ from ...errors import ApiError
 
 Kind = Literal["chat", "completions", "embeddings"]
 
-ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+# Accepted chat role -> the role the node's engines render it as (the node's node_agent/chat_roles.py).
+ROLES: dict[str, str] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+# Tool calling's roles and an assistant message's tool-call fields: refused, there are no tools (module docstring).
+TOOL_ROLES = ("tool", "function")
+TOOL_FIELDS = ("tool_calls", "function_call")
 ENCODING_FORMATS = ("float", "base64")
 
 
@@ -129,6 +138,24 @@ def _sampling(body: dict[str, Any], kind: Kind) -> None:
         raise _bad("invalid_type", _("'%(param)s' must be a string or a list of strings.", param="stop"), "stop")
 
 
+def _role(message: dict[str, Any], where: str) -> None:
+    """Refuse what the node would refuse (module docstring); a tool-call field counts only when it holds
+    something, since SDKs echo an earlier answer back with `"tool_calls": null`."""
+    role = message.get("role")
+    param = f"{where}.role"
+    if isinstance(role, str) and role in TOOL_ROLES:
+        raise _bad("unsupported_value", _("Tool calling is not supported: the models are served without tools, so "
+                                          "'%(param)s' cannot be '%(role)s'.", param=param, role=role), param)
+    if not isinstance(role, str) or role not in ROLES:
+        raise _bad("invalid_value", _("'%(param)s' must be one of: %(values)s.", param=param,
+                                      values=", ".join(ROLES)), param)
+    for field in TOOL_FIELDS:
+        if message.get(field):
+            param = f"{where}.{field}"
+            raise _unsupported(param, _("Tool calling is not supported: the models are served without tools. Send "
+                                        "the request without '%(param)s'.", param=param))
+
+
 def _messages(body: dict[str, Any]) -> None:
     messages = body.get("messages")
     if messages is None:
@@ -140,10 +167,7 @@ def _messages(body: dict[str, Any]) -> None:
         if not isinstance(message, dict):
             raise _bad("invalid_type", _("'%(param)s' must be an object with 'role' and 'content'.", param=where),
                        where)
-        if message.get("role") not in ROLES:
-            param = f"{where}.role"
-            raise _bad("invalid_value", _("'%(param)s' must be one of: %(values)s.", param=param,
-                                          values=", ".join(ROLES)), param)
+        _role(message, where)
         content = message.get("content")
         if content is not None and not isinstance(content, (str, list)):
             param = f"{where}.content"

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ...errors import ApiError
+from ...units import format_bytes
 from ...extensions import db
 from ...database import Node, NodeModel, RegisteredModel
 from ..registry import models as registry
@@ -92,12 +93,6 @@ class RoutingTable:
         return targets
 
 
-def _size(count: int) -> str:
-    if count >= 1024 ** 3:
-        return f"{count / 1024 ** 3:.1f} GiB"
-    return f"{count / 1024 ** 2:.1f} MiB"
-
-
 def unavailable(model_id: str, retry_after: int) -> ApiError | None:
     """Why `model_id` cannot be served now, from the database; None when it can after all."""
     model = db.session.get(RegisteredModel, model_id)
@@ -113,8 +108,8 @@ def unavailable(model_id: str, retry_after: int) -> ApiError | None:
         progress = summary.download_progress or {}
         if progress.get("total_bytes"):
             message = _("The model '%(id)s' is still downloading: %(done)s of %(total)s (%(percent)s%%). "
-                        "Try again when it is ready.", id=model_id, done=_size(progress["downloaded_bytes"]),
-                        total=_size(progress["total_bytes"]), percent=progress["percent"])
+                        "Try again when it is ready.", id=model_id, done=format_bytes(progress["downloaded_bytes"]),
+                        total=format_bytes(progress["total_bytes"]), percent=progress["percent"])
         else:
             message = _("The model '%(id)s' is waiting for its download to start on a node. Try again later.",
                         id=model_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..fleet.reports import NodeReport, percent
 from ..statuses import FETCHING, HubStatus, Lifecycle, ReportState
@@ -40,3 +41,13 @@ def summarize(registered: bool, reports: Sequence[NodeReport]) -> ModelSummary:
         reasons = "; ".join(f"{r.node_name}: {r.error}" for r in reports if r.error)
         return ModelSummary(Lifecycle.ERROR, status, None, reasons or None)
     return ModelSummary(Lifecycle.REGISTERED, status, None)
+
+
+def offered_actions(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """What an admin may do to a registered model now (a model record from `models.model_record`):
+    retry once cancelled or failed, cancel while downloading, delete always."""
+    if record["cancelled"] or record["lifecycle_status"] == Lifecycle.ERROR:
+        return ("retry", "delete")
+    if record["lifecycle_status"] == Lifecycle.PENDING:
+        return ("cancel", "delete")
+    return ("delete",)

@@ -31,7 +31,7 @@ from ..fleet.reports import NodeReport, reports_by_model
 from ..fleet.reports import reports as fleet_reports
 from ..statuses import HubStatus, Lifecycle
 from .lifecycle import ModelSummary, summarize
-from ..catalog.platforms import DEFAULT_PLATFORMS, platforms_of
+from ..catalog.platforms import platforms_of
 from ..catalog.paths import is_safe_relative_path
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def register(body: Any) -> RegisteredModel:
         files=[item.to_dict() for item in artifact.files], format=artifact.format, engine=artifact.engine,
         size_bytes=artifact.size_bytes, required_memory_bytes=artifact.required_memory_bytes,
         quantization=artifact.quantization, capabilities=["chat", "completion"], tags=[],
-        platforms=DEFAULT_PLATFORMS.get(artifact.engine, []),
+        platforms=platforms_of(artifact.engine, None),
     ))
 
 
@@ -250,6 +250,17 @@ def _hub_fields(summary: ModelSummary, repo: str) -> dict[str, Any]:
             "hf_info": stats.to_info() if stats else None}
 
 
+def _as_catalog_entry(model: RegisteredModel) -> SupportedModel:
+    """A model registered by URL, in the shape of a catalog entry (the Hub list shows both alike)."""
+    return SupportedModel(
+        id=model.id, name=model.name, description=model.description, repo=model.repo,
+        recommended_filename=model.filename, size_bytes=model.size_bytes,
+        required_memory_bytes=model.required_memory_bytes, tags=tuple(model.tags or ()),
+        capabilities=tuple(model.capabilities or ()), quantization=model.quantization,
+        parameter_count=None, format=model.format, engine=model.engine,  # type: ignore[arg-type]
+        platforms=tuple(platforms_of(model.engine, model.platforms)))
+
+
 def _matches(entry: dict[str, Any], query: str) -> bool:
     haystack = [entry["name"], entry["id"], *entry["tags"]]
     return any(query in text.lower() for text in haystack)
@@ -271,14 +282,8 @@ def hub_entries(query: str | None = None,
         if model.source == "supported" and catalog().get(model.id) is not None:
             continue
         summary = summary_of(model, reports.get(model.id, []))
-        entries.append({
-            "id": model.id, "name": model.name, "description": model.description, "repo": model.repo,
-            "recommended_filename": model.filename, "size_bytes": model.size_bytes,
-            "required_memory_bytes": model.required_memory_bytes, "tags": model.tags,
-            "capabilities": model.capabilities, "quantization": model.quantization, "parameter_count": None,
-            "format": model.format, "engine": model.engine, "platforms": platforms_of(model.engine, model.platforms),
-            "source": model.source, **_hub_fields(summary, model.repo),
-        })
+        entries.append({**_as_catalog_entry(model).to_dict(), "source": model.source,
+                        **_hub_fields(summary, model.repo)})
     if query:
         needle = query.strip().lower()
         entries = [entry for entry in entries if _matches(entry, needle)]

@@ -4,61 +4,45 @@
  * that <dialog>, whose form does the change; Cancel or Escape closes it and focus goes back to the
  * button. Every sentence shown comes from the page (data attributes), translated there.
  */
-(function () {
-  "use strict";
+import {say, writeClipboard} from "./ui.js";
 
-  const openers = new WeakMap();
+const openers = new WeakMap();
 
-  document.addEventListener("click", function (event) {
-    const opener = event.target.closest("[data-opens-dialog]");
-    if (opener) {
-      const dialog = document.getElementById(opener.dataset.opensDialog);
-      if (dialog && !dialog.open) {
-        openers.set(dialog, opener);
-        dialog.showModal();
-      }
-      return;
+document.addEventListener("click", function (event) {
+  const opener = event.target.closest("[data-opens-dialog]");
+  if (opener) {
+    const dialog = document.getElementById(opener.dataset.opensDialog);
+    if (dialog && !dialog.open) {
+      openers.set(dialog, opener);
+      dialog.showModal();
     }
-    const closer = event.target.closest("[data-close-dialog]");
-    if (closer) {
-      closer.closest("dialog").close();
-    }
-  });
-
-  for (const dialog of document.querySelectorAll("dialog")) {
-    dialog.addEventListener("close", function () {
-      const opener = openers.get(dialog);
-      if (opener && document.contains(opener)) {
-        opener.focus();
-      }
-    });
-  }
-
-  // --- Copying a new API key ----------------------------------------------------------------
-
-  const copyButton = document.getElementById("copy-key");
-  if (!copyButton) {
     return;
   }
+  const closer = event.target.closest("[data-close-dialog]");
+  if (closer) {
+    closer.closest("dialog").close();
+  }
+});
+
+for (const dialog of document.querySelectorAll("dialog")) {
+  dialog.addEventListener("close", function () {
+    const opener = openers.get(dialog);
+    if (opener && document.contains(opener)) {
+      opener.focus();
+    }
+  });
+}
+
+// --- Copying a new API key ----------------------------------------------------------------
+
+const copyButton = document.getElementById("copy-key");
+if (copyButton) {
   const field = document.getElementById(copyButton.dataset.copyTarget);
   const status = document.getElementById("copy-status");
 
-  function say(message) {
-    // Emptied first so that pressing Copy twice announces twice.
-    status.textContent = "";
-    window.setTimeout(function () { status.textContent = message; }, 50);
-  }
-
   copyButton.addEventListener("click", async function () {
-    let copied = false;
-    if (navigator.clipboard && window.isSecureContext) {
-      try {
-        await navigator.clipboard.writeText(field.value);
-        copied = true;
-      } catch (error) {
-        copied = false; // refused (permissions): fall back to selecting the text
-      }
-    }
+    // Refused (permissions), or no Clipboard API: fall back to selecting the text.
+    let copied = await writeClipboard(field.value);
     if (!copied) {
       field.focus();
       field.select();
@@ -68,6 +52,7 @@
         copied = false;
       }
     }
-    say(copied ? copyButton.dataset.copied : copyButton.dataset.selectHint);
+    // Emptied first (say) so that pressing Copy twice announces twice.
+    say(status, copied ? copyButton.dataset.copied : copyButton.dataset.selectHint);
   });
-})();
+}

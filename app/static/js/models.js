@@ -1,22 +1,18 @@
 /* The Models page: search, refresh by polling, registering and deleting through the /v0 API.
  *
  * The page is signed in with a cookie session, so every call that changes something sends the page's
- * CSRF token (<meta name="csrf-token">) as X-CSRFToken. Viewers get the page without the register and
+ * forgery-protection token (apiFetch in ui.js does). Viewers get the page without the register and
  * delete controls and dialogs; this script then only searches and refreshes.
  *
  * The server renders every list (one Jinja partial for the page and for the fragment endpoints);
  * this script only fetches that HTML and swaps it in, keeping keyboard focus where it was. Every
  * sentence it shows comes translated from the page (#ui-strings) or from the API's error message.
  */
-(function () {
-  "use strict";
+import {announce, apiFetch, fetchFragment, fill, findByKey, focusKey, pollEvery, pollInterval, readError, readJson,
+        swapKeepingFocus, uiStrings} from "./ui.js";
 
-  const list = document.getElementById("model-list");
-  if (!list) {
-    return;
-  }
-  const strings = JSON.parse(document.getElementById("ui-strings").textContent);
-  const liveRegion = document.getElementById("live-region");
+function start(list) {
+  const strings = uiStrings();
   const pageAlert = document.getElementById("page-alert");
   const searchInput = document.getElementById("model-search");
   const registerDialog = document.getElementById("register-dialog");
@@ -28,9 +24,6 @@
   const deleteSubmit = document.getElementById("delete-submit");
   const deleteError = document.getElementById("delete-error");
   const deleteTitle = document.getElementById("delete-dialog-title");
-  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  const csrfToken = csrfMeta ? csrfMeta.content : "";
-  const pollMs = Math.max(1, parseInt(list.dataset.pollSeconds, 10) || 10) * 1000;
   // Which register-form field an API error's `param` points at.
   const fieldIds = {repo: "register-repo", filename: "register-filename", display_name: "register-display-name"};
 
@@ -40,13 +33,6 @@
   let lastHtml = null;
 
   // --- Small helpers -------------------------------------------------------------------------
-
-  const fill = window.LLMRouterUI.fill;
-  const say = window.LLMRouterUI.say;
-
-  function announce(message) {
-    say(liveRegion, message);
-  }
 
   /* An error of an action started outside a dialog, shown until dismissed (button or Escape). */
   function showAlert(message, origin) {
@@ -83,47 +69,25 @@
     return document.querySelector("dialog[open]") !== null;
   }
 
-  const focusKey = window.LLMRouterUI.focusKey;
-  const findByKey = window.LLMRouterUI.findByKey;
-
   /* The model's name as the page shows it: the heading the action button is described by. */
   function nameFor(button) {
     const title = document.getElementById(button.getAttribute("aria-describedby"));
     return title ? title.textContent.trim() : button.dataset.modelId;
   }
 
+  /* {ok: true, data} (the answer's JSON, null for none), or {ok: false, message, param} to show. */
   async function callApi(method, url, body) {
-    const init = {method: method, headers: {Accept: "application/json"}, credentials: "same-origin"};
-    if (method !== "GET" && method !== "HEAD") {
-      init.headers["X-CSRFToken"] = csrfToken;
-    }
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
     let response;
     try {
-      response = await fetch(url, init);
+      response = await apiFetch(url, {method: method, json: body});
     } catch (error) {
       return {ok: false, message: strings.networkError, param: null};
     }
-    let data = null;
-    if (response.status !== 204) {
-      try {
-        data = await response.json();
-      } catch (error) {
-        data = null;
-      }
-    }
     if (response.ok) {
-      return {ok: true, data: data};
+      return {ok: true, data: response.status === 204 ? null : await readJson(response)};
     }
-    const problem = data && data.error;
-    return {
-      ok: false,
-      message: (problem && problem.message) || fill(strings.httpError, {status: response.status}),
-      param: (problem && problem.param) || null,
-    };
+    const problem = await readError(response, fill(strings.httpError, {status: response.status}));
+    return {ok: false, message: problem.message, param: problem.param};
   }
 
   // --- Refreshing the list -------------------------------------------------------------------
@@ -147,19 +111,8 @@
     inFlight = controller;
     const url = list.dataset.fragmentUrl + (query.trim() ? "?q=" + encodeURIComponent(query) : "");
     try {
-      const response = await fetch(url, {signal: controller.signal, headers: {Accept: "text/html"}, cache: "no-store",
-                                         credentials: "same-origin"});
-      if (response.redirected) {
-        // Signed out meanwhile (the session ended, or the password changed): the fragment was answered
-        // by a redirect to the login page. Reload, which lands there with the way back in `next`.
-        window.location.reload();
-        return false;
-      }
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status);
-      }
-      const html = await response.text();
-      if (controller.signal.aborted) {
+      const html = await fetchFragment(url, controller.signal);
+      if (html === null || controller.signal.aborted) { // null: signed out meanwhile, the page reloads
         return false;
       }
       if (dialogOpen()) {
@@ -167,7 +120,7 @@
         return false;
       }
       if (html !== lastHtml) {
-        window.LLMRouterUI.swapKeepingFocus(list, html);
+        swapKeepingFocus(list, html);
         lastHtml = html;
       }
       return true;
@@ -183,7 +136,7 @@
     }
   }
 
-  window.LLMRouterUI.pollEvery(pollMs, function () { return refresh(); });
+  pollEvery(pollInterval(list), function () { return refresh(); });
 
   // --- Search --------------------------------------------------------------------------------
 
@@ -414,4 +367,9 @@
       showAlert(result.message, findByKey("action:" + modelId));
     }
   });
-})();
+}
+
+const modelList = document.getElementById("model-list");
+if (modelList) {
+  start(modelList);
+}

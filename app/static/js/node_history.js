@@ -6,22 +6,18 @@
  * uPlot's own is a live-value table that a screen reader would read at every mouse move. The
  * colours are the page's CSS variables (--chart-1 ... --chart-4), read again when the system
  * switches between light and dark.
+ *
+ * uPlot is a classic script, loaded (deferred) before this module, which runs after it: window.uPlot.
  */
-(function () {
-  "use strict";
+import {apiError, apiFetch, fill, pollEvery, pollInterval, readJson, say, uiStrings} from "./ui.js";
 
-  const section = document.getElementById("node-history");
-  if (!section || typeof window.uPlot !== "function") {
-    return;
-  }
-  const strings = JSON.parse(document.getElementById("ui-strings").textContent);
-  const fill = window.LLMRouterUI.fill;
-  const say = window.LLMRouterUI.say;
+function start(section) {
+  const strings = uiStrings();
   const select = document.getElementById("history-window");
   const status = document.getElementById("history-status");
   const tableBody = document.querySelector("#history-table tbody");
   const lang = document.documentElement.lang || "en";
-  const pollMs = Math.max(1, parseInt(section.dataset.pollSeconds, 10) || 10) * 1000;
+  const pollMs = pollInterval(section);
   const DASHES = [[], [8, 4], [2, 4], [12, 4, 2, 4]];
   const HEIGHT = 220;
   const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]; // whole requests on the axis
@@ -156,14 +152,15 @@
     const request = ++latestRequest; // a slower, older answer never overwrites a newer one
     let message = "";
     try {
-      const response = await fetch(section.dataset.historyUrl + "?window=" + encodeURIComponent(select.value),
-                                   {headers: {Accept: "application/json"}, cache: "no-store", credentials: "same-origin"});
-      const body = await response.json().catch(function () { return null; });
+      const response = await apiFetch(section.dataset.historyUrl + "?window=" + encodeURIComponent(select.value),
+                                      {cache: "no-store"});
+      const body = await readJson(response);
       if (request !== latestRequest) {
         return;
       }
       if (!response.ok) {
-        message = fill(strings.loadFailed, {message: (body && body.error && body.error.message) || response.status});
+        const problem = apiError(body);
+        message = fill(strings.loadFailed, {message: (problem && problem.message) || response.status});
       } else {
         points = body.points;
         bucketSeconds = body.bucket_seconds;
@@ -190,7 +187,7 @@
   function refreshMs() {
     return select.value === "1h" ? pollMs : Math.max(pollMs, Math.min(bucketSeconds * 1000, 300000));
   }
-  const poller = window.LLMRouterUI.pollEvery(refreshMs, function () { return load(false); });
+  const poller = pollEvery(refreshMs, function () { return load(false); });
   select.addEventListener("change", function () {
     build(); // the time axis labels change with the range
     poller.now(function () { return load(true); });
@@ -205,4 +202,9 @@
     });
   }).observe(section);
   poller.now();
-})();
+}
+
+const historySection = document.getElementById("node-history");
+if (historySection && typeof window.uPlot === "function") {
+  start(historySection);
+}

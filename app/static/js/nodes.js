@@ -7,19 +7,14 @@
  * toast that stays until dismissed). Removing is a plain form POST from the dialog; the script only
  * points the form at the chosen node.
  */
-(function () {
-  "use strict";
+import {fetchFragment, fill, findByKey, focusKey, pollEvery, pollInterval, swapKeepingFocus, uiStrings} from "./ui.js";
 
-  const list = document.querySelector("[data-node-fragment]");
-  if (!list) {
-    return;
-  }
-  const strings = JSON.parse(document.getElementById("ui-strings").textContent);
+const MAX_TOASTS = 5;
+
+function start(list) {
+  const strings = uiStrings();
   const toasts = document.getElementById("node-toasts");
   const dialog = document.getElementById("remove-node-dialog");
-  const pollMs = Math.max(1, parseInt(list.dataset.pollSeconds, 10) || 10) * 1000;
-  const MAX_TOASTS = 5;
-  const fill = window.LLMRouterUI.fill;
 
   let lastHtml = list.innerHTML;
   let inFlight = false;
@@ -63,12 +58,9 @@
     }
   }
 
-  const focusKey = window.LLMRouterUI.focusKey;
-  const findByKey = window.LLMRouterUI.findByKey;
-
   function swap(html) {
     const before = onlineByNode();
-    window.LLMRouterUI.swapKeepingFocus(list, html);
+    swapKeepingFocus(list, html);
     reportChanges(before, onlineByNode());
   }
 
@@ -78,27 +70,19 @@
     }
     inFlight = true;
     try {
-      const response = await fetch(list.dataset.fragmentUrl, {headers: {Accept: "text/html"}, cache: "no-store",
-                                                              credentials: "same-origin"});
-      if (response.redirected) {
-        window.location.reload(); // signed out meanwhile: the reload lands on the login page
-        return;
-      }
-      if (response.ok) {
-        const html = await response.text();
-        if (html !== lastHtml && !(dialog && dialog.open)) {
-          swap(html);
-          lastHtml = html;
-        }
+      const html = await fetchFragment(list.dataset.fragmentUrl); // null: signed out, the page reloads
+      if (html !== null && html !== lastHtml && !(dialog && dialog.open)) {
+        swap(html);
+        lastHtml = html;
       }
     } catch (error) {
-      // The router did not answer: keep the table as it is; the next poll tries again.
+      // The router did not answer (or answered with an error): keep the table as it is; the next poll tries again.
     } finally {
       inFlight = false;
     }
   }
 
-  window.LLMRouterUI.pollEvery(pollMs, refresh);
+  pollEvery(pollInterval(list), refresh);
 
   if (!dialog) {
     return; // viewers: no Remove buttons
@@ -125,4 +109,9 @@
     (findByKey(opener) || list).focus();
     refresh();
   });
-})();
+}
+
+const fragment = document.querySelector("[data-node-fragment]");
+if (fragment) {
+  start(fragment);
+}
