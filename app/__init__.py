@@ -24,7 +24,7 @@ from .services.catalog.supported import load_catalog
 from .services.catalog.hub_stats import HubStatsCache
 from .dashboard.formatting import register_filters
 from .services.accounts.api_keys import key_cache_for
-from .services.accounts.users import ensure_first_admin
+from .services.accounts.users import dummy_hash_for, ensure_first_admin
 from .services.fleet.node_http import NodeHttp
 from .services.inference.relay import Inference, RequestClock
 from .services.observability.metrics import RouterMetrics
@@ -89,6 +89,7 @@ def register_extensions(app: Flask) -> None:
         app.config["HF_ENDPOINT"], app.config["HF_CACHE_PATH"], app.config["HF_STATS_TTL_SECONDS"],
         app.config["HF_STATS_TIMEOUT_SECONDS"], app.config["HF_TOKEN"])
     app.extensions["api_key_cache"] = key_cache_for(app)
+    app.extensions["dummy_password_hash"] = dummy_hash_for(app)
     app.extensions["node_http"] = NodeHttp()
     app.extensions["metrics"] = RouterMetrics()
     app.extensions["inference"] = Inference.for_app(app, app.extensions["metrics"])

@@ -8,7 +8,7 @@ import secrets
 import sys
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -29,9 +29,6 @@ def role_label(role: str) -> str:
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
-# Checked against when the user name is unknown, so a wrong name costs as much time as a wrong password:
-# one hash per method, made once per process (at start, by `ensure_first_admin`), never per login.
-_DUMMY_HASH: dict[str, str] = {}
 
 
 def hash_password(password: str) -> str:
@@ -95,13 +92,14 @@ def create_user(username: Any, password: Any, role: Any = "viewer") -> User:
 
 
 def _dummy_hash() -> str:
-    """A hash of a random password made with the configured method, computed once: checking against it
-    costs what checking a real user's password costs (`dict.setdefault` would compute it every time)."""
-    method = current_app.config["PASSWORD_HASH_METHOD"]
-    dummy = _DUMMY_HASH.get(method)
-    if dummy is None:
-        dummy = _DUMMY_HASH[method] = generate_password_hash(secrets.token_hex(8), method=method)
-    return dummy
+    """What an unknown user name is checked against (`dummy_hash_for`, kept in `app.extensions`)."""
+    return current_app.extensions["dummy_password_hash"]
+
+
+def dummy_hash_for(app: Flask) -> str:
+    """A hash of a random password made with the configured method, once per process by `create_app`:
+    checking against it costs what checking a real user's password costs, and no login pays for making it."""
+    return generate_password_hash(secrets.token_hex(8), method=app.config["PASSWORD_HASH_METHOD"])
 
 
 def verify_password(username: str, password: str) -> User | None:
@@ -163,9 +161,7 @@ def delete_user(user: User) -> None:
 
 def ensure_first_admin() -> None:
     """At start: with no user at all, create the admin from the environment, or with a random password
-    printed once to standard error (the only place a password is ever written). Also makes the dummy
-    hash now, so that no login pays for it."""
-    _dummy_hash()
+    printed once to standard error (the only place a password is ever written)."""
     if db.session.scalar(select(func.count()).select_from(User)):
         return
     config = current_app.config

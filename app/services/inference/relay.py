@@ -38,7 +38,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -76,6 +76,7 @@ class Inference:
     clients: ClientLimit
     client_idle_timeout: float
     metrics: RouterMetrics
+    interruptions: dict[str, dict[str, bytes]] = field(default_factory=dict)  # per language
 
     @classmethod
     def for_app(cls, app: Flask, metrics: RouterMetrics) -> "Inference":
@@ -242,7 +243,7 @@ def _answer(state: Inference, target: NodeTarget, exchange: Exchange, stream: bo
             state.balancer.release(target, failed)
             stream_ended()
 
-        relay = _Relay(first, buffer, exchange, release, _interruption_messages())
+        relay = _Relay(first, buffer, exchange, release, _interruption_messages(state))
         return Response(relay, 200, headers={**_STREAM_HEADERS, **clock.headers()}, content_type="text/event-stream")
     try:
         body = _read_answer(response)
@@ -393,19 +394,16 @@ def _first_events(response: http.client.HTTPResponse, buffer: _EventBuffer) -> b
             return events
 
 
-_interruptions: dict[str, dict[str, bytes]] = {}  # per language
-
-
-def _interruption_messages() -> dict[str, bytes]:
+def _interruption_messages(state: Inference) -> dict[str, bytes]:
     """The error events a broken stream ends with, translated now (the relay runs outside the request)
-    and once per language (every stream needs them at hand, few ever use them)."""
+    and once per language per process (every stream needs them at hand, few ever use them)."""
     language = str(get_locale())
-    events = _interruptions.get(language)
+    events = state.interruptions.get(language)
     if events is None:
         def event(message: str) -> bytes:
             error = {"message": message, "type": "server_error", "param": None, "code": "stream_interrupted"}
             return b"data: " + json.dumps({"error": error}).encode() + b"\n\n" + _DONE_EVENTS[0]
-        events = _interruptions[language] = {
+        events = state.interruptions[language] = {
             "timeout": event(_("The node stopped sending in the middle of the answer; the answer is incomplete.")),
             "broken": event(_("The connection to the node broke in the middle of the answer; the answer is "
                               "incomplete.")),
