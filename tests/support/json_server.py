@@ -48,10 +48,11 @@ def error_body(message: str, code: str, error_type: str = "invalid_request_error
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, owner: JsonServer, handler: type[BaseHTTPRequestHandler], request_queue_size: int) -> None:
+    def __init__(self, owner: JsonServer, handler: type[BaseHTTPRequestHandler], request_queue_size: int,
+                 host: str) -> None:
         self.owner = owner
         self.request_queue_size = request_queue_size  # read when the socket starts listening, in __init__
-        super().__init__(("127.0.0.1", 0), handler)
+        super().__init__((host, 0), handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -86,17 +87,19 @@ class _KeepAliveHandler(_Handler):
 
 
 class JsonServer:
-    """Serves `routes` on 127.0.0.1 from `start()` to `stop()` (or as a `with` block); `requests` holds
-    every request so far, in order of arrival. `http11` keeps connections alive (HTTP/1.1);
-    `poll_interval` bounds how long `stop()` waits; `request_queue_size` is the listen backlog."""
+    """Serves `routes` on `host` (a loopback address, 127.0.0.1 by default) from `start()` to `stop()` (or as
+    a `with` block); `requests` holds every request so far, in order of arrival. `http11` keeps connections
+    alive (HTTP/1.1); `poll_interval` bounds how long `stop()` waits; `request_queue_size` is the listen
+    backlog. Binding raises OSError where `host` is not this machine's."""
 
     def __init__(self, routes: dict[str, Route], *, http11: bool = False, poll_interval: float = 0.1,
-                 request_queue_size: int = 5) -> None:
+                 request_queue_size: int = 5, host: str = "127.0.0.1") -> None:
         self.routes = routes
+        self.host = host
         self.requests: list[Request] = []
         self._poll_interval = poll_interval
         self._lock = threading.Lock()
-        self._server = _Server(self, _KeepAliveHandler if http11 else _Handler, request_queue_size)
+        self._server = _Server(self, _KeepAliveHandler if http11 else _Handler, request_queue_size, host)
         self._thread: threading.Thread | None = None
 
     @property
@@ -105,7 +108,7 @@ class JsonServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def answer(self, request: Request) -> Answer:
         """Record `request` and answer it from its route (404 when there is none)."""

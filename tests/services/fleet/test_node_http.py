@@ -3,15 +3,14 @@ real servers on 127.0.0.1 and 127.0.0.2 (the whole 127.0.0.0/8 is this machine's
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from app.services.fleet import node_http
 from app.services.inference.node_client import deny_networks
+from tests.support.json_server import JsonServer, Request
 from tests.support.status_node import StatusNode
 
 
@@ -23,28 +22,14 @@ def node_server() -> Iterator[StatusNode]:
 
 
 @pytest.fixture
-def second_loopback() -> Iterator[tuple[str, list[str]]]:
-    """(URL, paths requested) of a server on 127.0.0.2, the address a deny list below covers."""
-    requested: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler's name
-            requested.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
+def second_loopback() -> Iterator[tuple[str, list[Request]]]:
+    """(URL, requests) of a server on 127.0.0.2, the address a deny list below covers."""
     try:
-        server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        server = JsonServer({"GET": lambda request: (200, b"")}, host="127.0.0.2")
     except OSError as exc:  # a system whose loopback is 127.0.0.1 only
         pytest.skip(f"cannot bind 127.0.0.2: {exc}")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.2:{server.server_address[1]}", requested
-    server.shutdown()
-    server.server_close()
+    with server:
+        yield server.url, server.requests
 
 
 def test_one_session_per_deny_list():
