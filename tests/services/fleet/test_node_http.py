@@ -11,14 +11,6 @@ import requests
 from app.services.fleet import node_http
 from app.services.inference.node_client import deny_networks
 from tests.support.json_server import JsonServer, Request
-from tests.support.status_node import StatusNode
-
-
-@pytest.fixture
-def node_server() -> Iterator[StatusNode]:
-    server = StatusNode()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 
@@ -15,13 +13,6 @@ from app.services.fleet.reports import reports
 from app.services.fleet.status import MAX_STATUS_BYTES
 from tests.support.rows import add_node
 from tests.support.status_node import StatusNode, status
-
-
-@pytest.fixture
-def node_server() -> Iterator[StatusNode]:
-    server = StatusNode()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,7 +14,6 @@ from app.services.inference.node_client import (
     is_denied,
     parse_node_url,
 )
-from tests.support.status_node import StatusNode
 
 DENY = deny_networks("169.254.0.0/16,fe80::/10,10.0.0.0/8")
 
@@ -82,13 +80,6 @@ def test_node_targets():
     assert NodeTarget.of("id", "box", "http://127.0.0.1", "t").port == 80
     with pytest.raises(ValueError, match="DENY_NETWORKS"):
         NodeTarget.of("id", "box", "http://169.254.169.254:8090", "t", DENY)
-
-
-@pytest.fixture
-def node_server() -> Iterator[StatusNode]:
-    server = StatusNode()
-    yield server
-    server.stop()
 
 
 def test_a_post_reaches_the_node_with_the_routers_token(node_server):
