@@ -84,6 +84,8 @@ _native_log = logging.getLogger(__name__ + ".native")
 CLOSE_WAIT_SECONDS = 30.0
 _GGML_LOG_ERROR = 4  # enum ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
 _SEED_MODULUS = 0xFFFFFFFF  # llama.cpp seeds are uint32, and 0xFFFFFFFF means "pick one at random"
+# llama.cpp's loader and its log hook (below) are the C library's, one per process whatever the agents or
+# engines in it: they belong to this module, not to an object.
 _LOAD_LOCK = threading.Lock()
 
 

@@ -31,7 +31,7 @@ def _require(condition: bool, field: str, message: str) -> None:
 
 
 def node_deny_networks() -> tuple[Network, ...]:
-    """LLM_ROUTER_NODE_DENY_NETWORKS, parsed (once per value)."""
+    """LLM_ROUTER_NODE_DENY_NETWORKS, parsed (a few networks: cheap at each registration, poll and refresh)."""
     return deny_networks(current_app.config.get("NODE_DENY_NETWORKS") or "")
 
 

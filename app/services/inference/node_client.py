@@ -19,7 +19,6 @@ name that resolves elsewhere later is caught too).
 
 from __future__ import annotations
 
-import functools
 import http.client
 import ipaddress
 import re
@@ -45,7 +44,6 @@ _PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*/?")
 
 # --- Which node addresses the router may call (docs/security.md) -----------------------------------
 
-@functools.lru_cache(maxsize=8)
 def deny_networks(spec: str) -> tuple[Network, ...]:
     """LLM_ROUTER_NODE_DENY_NETWORKS ("169.254.0.0/16,fe80::/10"); ValueError names a bad entry."""
     networks = []
