@@ -27,6 +27,7 @@ from .services.accounts.api_keys import key_cache_for
 from .services.accounts.users import dummy_hash_for, ensure_first_admin
 from .services.fleet.node_http import NodeHttp
 from .services.inference.relay import Inference, RequestClock
+from .services.observability.history import HistoryWriter
 from .services.observability.metrics import RouterMetrics
 
 MIGRATIONS_PATH = PROJECT_ROOT / "migrations"
@@ -93,6 +94,8 @@ def register_extensions(app: Flask) -> None:
     app.extensions["node_http"] = NodeHttp()
     app.extensions["metrics"] = RouterMetrics()
     app.extensions["inference"] = Inference.for_app(app, app.extensions["metrics"])
+    app.extensions["history"] = HistoryWriter(app, app.config["REQUEST_HISTORY_MAX_BODY_BYTES"],
+                                              app.extensions["metrics"].record_history_dropped)
     app.wsgi_app = RequestClock(app.wsgi_app)  # type: ignore[method-assign]
 
 

@@ -87,6 +87,8 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_TRUSTED_PROXIES": ("TRUSTED_PROXIES", 0, _at_least(0, int)),
     "LLM_ROUTER_KEY_MAX_CONCURRENCY": ("KEY_MAX_CONCURRENCY", 32, _at_least(0, int)),
     "LLM_ROUTER_CLIENT_IDLE_TIMEOUT_SECONDS": ("CLIENT_IDLE_TIMEOUT_SECONDS", 60.0, _at_least(0.001, float)),
+    "LLM_ROUTER_REQUEST_HISTORY_DAYS": ("REQUEST_HISTORY_DAYS", 7.0, _at_least(0.001, float)),
+    "LLM_ROUTER_REQUEST_HISTORY_MAX_BODY_BYTES": ("REQUEST_HISTORY_MAX_BODY_BYTES", 262144, _at_least(0, int)),
     "LLM_ROUTER_NODE_DENY_NETWORKS": ("NODE_DENY_NETWORKS", "169.254.0.0/16,fe80::/10,0.0.0.0/8,224.0.0.0/4,"
                                       "ff00::/8,255.255.255.255/32", _networks),
 }

@@ -195,3 +195,42 @@ class NodeSample(db.Model):
     online: Mapped[bool] = mapped_column(default=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     active_requests: Mapped[int] = mapped_column(default=0)
+
+
+class RequestRecord(db.Model):
+    """One `/v1` request, as the history lists it (bodies apart, in `RequestBody`, so that lists never
+    read them). `seq` orders the rows and makes the list's cursor; `id` is the X-Request-Id."""
+
+    __tablename__ = "request_records"
+
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    client_request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    node: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # the node that answered
+    failed_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)  # tried first, and failed over
+    api_key_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
+    api_key_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    user: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stream: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[int] = mapped_column(index=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duration_ms: Mapped[float] = mapped_column(default=0.0)
+    ttft_ms: Mapped[float | None] = mapped_column(nullable=True)
+    queue_ms: Mapped[float] = mapped_column(default=0.0)
+    prompt_tokens: Mapped[int | None] = mapped_column(nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(nullable=True)
+
+
+class RequestBody(db.Model):
+    """A recorded request's bodies, each cut to LLM_ROUTER_REQUEST_HISTORY_MAX_BODY_BYTES (`truncated`)."""
+
+    __tablename__ = "request_bodies"
+
+    seq: Mapped[int] = mapped_column(ForeignKey("request_records.seq", ondelete="CASCADE"), primary_key=True)
+    request_body: Mapped[str] = mapped_column(Text, default="")
+    response_body: Mapped[str] = mapped_column(Text, default="")
+    truncated: Mapped[bool] = mapped_column(default=False)

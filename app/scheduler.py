@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from flask import Flask
 
 log = logging.getLogger(__name__)
+HISTORY_PURGE_SECONDS = 600  # the request history's old rows go every 10 minutes, by the poller
 LEADER_RETRY_SECONDS = 5.0
 
 
@@ -36,6 +37,7 @@ def refresh_hub_stats(app: Flask) -> None:
 
 def _become_poller(app: Flask, scheduler: BackgroundScheduler, stop: threading.Event) -> None:
     from .services.fleet.polling import poll_job
+    from .services.observability.history import purge_job
 
     lock = FileLock(str(Path(app.instance_path) / "scheduler.lock"))
     while not stop.is_set():
@@ -46,6 +48,8 @@ def _become_poller(app: Flask, scheduler: BackgroundScheduler, stop: threading.E
             continue
         app.extensions["scheduler_lock"] = lock  # held for the life of this process
         scheduler.add_job(poll_job, "interval", args=[app], id="poll_nodes", seconds=app.config["NODE_POLL_SECONDS"],
+                          next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
+        scheduler.add_job(purge_job, "interval", args=[app], id="purge_history", seconds=HISTORY_PURGE_SECONDS,
                           next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
         log.info("process %d polls the nodes every %s s", os.getpid(), app.config["NODE_POLL_SECONDS"])
         return

@@ -104,6 +104,8 @@ ROUTES = [
     Route("POST", "/v0/api-keys", "/v0/api-keys", "admin", 201, json={"name": "k", "scopes": ["admin"]}),
     Route("DELETE", "/v0/api-keys/<int:key_id>", "/v0/api-keys/{key}", "admin", 204),
     Route("GET", "/v0/metrics", "/v0/metrics", "metrics", 200, setup=("node",)),
+    Route("GET", "/v0/requests", "/v0/requests?status=error", "view", 200),
+    Route("GET", "/v0/requests/<request_id>", "/v0/requests/0123456789abcdef0123456789abcdef", "view", 404),
     # /v1
     Route("GET", "/v1/models", "/v1/models", "inference", 200),
     Route("GET", "/v1/models/<path:model_id>", f"/v1/models/{MODEL}", "inference", 404, setup=("model",)),

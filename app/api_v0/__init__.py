@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api_v0", __name__, url_prefix="/v0")
 
-from . import api_keys, auth, metrics, models, nodes, users  # noqa: E402,F401  (routes register themselves on bp)
+from . import api_keys, auth, history, metrics, models, nodes, users  # noqa: E402,F401

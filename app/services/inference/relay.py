@@ -76,6 +76,7 @@ class Inference:
     clients: ClientLimit
     client_idle_timeout: float
     metrics: RouterMetrics
+    capture_bytes: int  # of a stream, for the request history
     interruptions: dict[str, dict[str, bytes]] = field(default_factory=dict)  # per language
 
     @classmethod
@@ -86,7 +87,8 @@ class Inference:
                    NodeConnections(config["NODE_CONNECT_TIMEOUT_SECONDS"], config["NODE_READ_TIMEOUT_SECONDS"]),
                    config["NODE_ATTEMPTS"], config["QUEUE_TIMEOUT_SECONDS"],
                    max(1, round(config["NODE_POLL_SECONDS"])),
-                   ClientLimit(config["KEY_MAX_CONCURRENCY"]), config["CLIENT_IDLE_TIMEOUT_SECONDS"], metrics)
+                   ClientLimit(config["KEY_MAX_CONCURRENCY"]), config["CLIENT_IDLE_TIMEOUT_SECONDS"], metrics,
+                   8 * config["REQUEST_HISTORY_MAX_BODY_BYTES"])
 
 
 class RequestClock:
@@ -127,6 +129,8 @@ class _Failure:
 def forward(kind: openai_requests.Kind, path: str) -> Response:
     """Handle the current request: validate, pick a node, forward, fail over, answer."""
     clock = _Clock(request.environ.get(REQUEST_START) or time.perf_counter())
+    g.inference_clock = clock
+    g.inference_body = b""
     state: Inference = current_app.extensions["inference"]
     _limit_client_idle(state.client_idle_timeout)
     try:
@@ -136,7 +140,9 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
             raise
         raise ApiError(408, "request_timeout", _("The request body stopped arriving for %(seconds)s s.",
                                                  seconds=f"{state.client_idle_timeout:g}")) from None
+    g.inference_body = raw
     parsed = openai_requests.parse(kind, raw)
+    g.requested_model, g.inference_stream = parsed.model, parsed.stream
     client = _client_of_request()
     if client is not None and not state.clients.enter(client):
         raise ApiError(429, "too_many_concurrent_requests",
@@ -198,8 +204,11 @@ def _route(state: Inference, parsed: openai_requests.InferenceRequest, path: str
         tried.add(target.node_id)
         outcome = _attempt(state, target, path, raw, parsed.stream, clock, stream_ended)
         if isinstance(outcome, Response):
+            g.inference_node = target.name
+            g.failed_nodes = [failure.target.name for failure in failures]
             return outcome
         failures.append(outcome)
+    g.failed_nodes = [failure.target.name for failure in failures]
     return _all_failed(parsed.model, failures, clock)
 
 
@@ -243,7 +252,8 @@ def _answer(state: Inference, target: NodeTarget, exchange: Exchange, stream: bo
             state.balancer.release(target, failed)
             stream_ended()
 
-        relay = _Relay(first, buffer, exchange, release, _interruption_messages(state))
+        relay = _Relay(first, buffer, exchange, release, _interruption_messages(state),
+                       state.capture_bytes)
         return Response(relay, 200, headers={**_STREAM_HEADERS, **clock.headers()}, content_type="text/event-stream")
     try:
         body = _read_answer(response)
@@ -419,21 +429,34 @@ class _Relay:
     are given back exactly once — also when the stream is closed before it was ever started."""
 
     def __init__(self, first: bytes, buffer: _EventBuffer, exchange: Exchange, release: Callable[[bool], None],
-                 interrupted: dict[str, bytes]) -> None:
+                 interrupted: dict[str, bytes], capture_limit: int) -> None:
         self._exchange = exchange
         self._release = release
         self._finished = False
         self._events = self._run(first, buffer, interrupted)
+        self.captured = bytearray()  # what the client got, up to `capture_limit` bytes (the request history's)
+        self._capture_limit = capture_limit
+        self.on_end: Callable[[bytes], None] | None = None  # told what was relayed, once, when the stream ends
 
     def __iter__(self) -> "_Relay":
         return self
 
     def __next__(self) -> bytes:
-        return next(self._events)
+        chunk = next(self._events)
+        room = self._capture_limit - len(self.captured)
+        if room > 0:
+            self.captured += chunk[:room]
+        return chunk
 
     def close(self) -> None:
         self._events.close()
         self._finish(complete=False, failed=False)
+        on_end, self.on_end = self.on_end, None
+        if on_end is not None:
+            try:
+                on_end(bytes(self.captured))
+            except Exception:  # noqa: BLE001 - recording must never break the end of a stream
+                log.exception("recording the end of a stream failed")
 
     def _finish(self, complete: bool, failed: bool) -> None:
         if not self._finished:
@@ -476,3 +499,14 @@ class _Relay:
                 yield interrupted["broken"]
         finally:
             self._finish(complete, failed)
+
+
+def stream_of(response: Response) -> _Relay | None:
+    """The relay of a streamed answer (to be told when it ends), or None for a whole answer."""
+    return response.response if isinstance(response.response, _Relay) else None
+
+
+def queued_ms() -> float:
+    """This request's time in the queue so far (0 before it reached one)."""
+    clock = g.get("inference_clock")
+    return clock.queued * 1000 if clock is not None else 0.0

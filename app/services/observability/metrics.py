@@ -43,6 +43,12 @@ class RouterMetrics:
         self.node_failures = Counter(
             "llm_router_node_failures", "Attempts on a node that failed (refused, timed out, 5xx) and were failed over.",
             ["node"], registry=None)
+        self.history_dropped = Counter(
+            "llm_router_history_dropped", "Requests served but not recorded in the request history (its queue was "
+            "full, or the database failed).", registry=None)
+
+    def record_history_dropped(self, count: int) -> None:
+        self.history_dropped.inc(count)
 
     def record_inference(self, endpoint: str, model: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, model, str(status)).inc()
@@ -57,7 +63,7 @@ class RouterMetrics:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             multiprocess.MultiProcessCollector(scrape)  # every worker's counters, summed
         else:
-            for metric in (self.requests, self.seconds, self.node_failures):  # one process: its own figures
+            for metric in (self.requests, self.seconds, self.node_failures, self.history_dropped):  # one process: its own figures
                 scrape.register(metric)
         scrape.register(_FleetCollector())
         return generate_latest(scrape), CONTENT_TYPE_LATEST

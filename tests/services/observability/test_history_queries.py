@@ -1,0 +1,76 @@
+"""Filters, pages and one record of the request history (app/services/observability/history_queries.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.database import utcnow
+from app.errors import ApiError
+from app.services.observability import history_queries
+from app.services.observability.history import Entry, HistoryWriter
+
+
+@pytest.fixture
+def rows(app):
+    """Six requests: three models' 200s, a 404, a 503 and an old 400, newest last."""
+    writer = HistoryWriter(app, 4096, lambda count: None)
+    now = utcnow()
+    specs = [("a", 200, 5), ("b", 200, 4), ("a", 404, 3), ("c", 503, 2), ("a", 200, 1)]
+    for number, (model, status, minutes) in enumerate(specs):
+        writer.add(Entry(id=f"r{number}", at=now - timedelta(minutes=minutes), endpoint="/v1/chat/completions",
+                         status=status, model=model, node="n1" if status == 200 else None, api_key_id=7,
+                         api_key_name="ci", request_body=f'{{"prompt": "number {number}"}}'))
+    writer.add(Entry(id="old", at=now - timedelta(days=2), endpoint="/v1/embeddings", status=400, model="a"))
+    assert writer.flush()
+    return now
+
+
+def ids(app, **args) -> list[str]:
+    with app.app_context():
+        return [row["id"] for row in history_queries.page({key: str(value) for key, value in args.items()}).records]
+
+
+def test_filters(app, rows):
+    assert ids(app) == ["old", "r4", "r3", "r2", "r1", "r0"]  # newest recorded first
+    assert ids(app, model="a") == ["old", "r4", "r2", "r0"]
+    assert ids(app, status="5xx") == ["r3"] and ids(app, status="error") == ["old", "r3", "r2"]
+    assert ids(app, status="404") == ["r2"]
+    assert ids(app, node="n1") == ["r4", "r1", "r0"]
+    assert ids(app, api_key="7") == ids(app, api_key="ci") == ["r4", "r3", "r2", "r1", "r0"]
+    assert ids(app, endpoint="/v1/embeddings") == ["old"]
+    since = (rows - timedelta(minutes=3, seconds=30)).isoformat()
+    assert ids(app, since=since) == ["r4", "r3", "r2"]
+    assert ids(app, until=since) == ["old", "r1", "r0"]
+    assert ids(app, q="number 3") == ["r3"] and ids(app, q="100%") == []  # % is text, not a wildcard
+
+
+def test_pages_follow_the_cursor_to_the_end(app, rows):
+    seen, cursor = [], None
+    with app.app_context():
+        while True:
+            page = history_queries.page({"limit": "2", **({"cursor": cursor} if cursor else {})})
+            seen += [row["id"] for row in page.records]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert seen == ["old", "r4", "r3", "r2", "r1", "r0"]
+
+
+@pytest.mark.parametrize(("args", "param"), [({"status": "2x"}, "status"), ({"until": "soon"}, "until"),
+                                             ({"limit": "x"}, "limit"), ({"cursor": "-1"}, "cursor")])
+def test_a_bad_filter_names_itself(app, args, param):
+    with app.app_context(), pytest.raises(ApiError) as refused:
+        history_queries.page(args)
+    assert (refused.value.status, refused.value.param) == (400, param)
+
+
+def test_a_record_with_its_bodies(app, rows):
+    with app.app_context():
+        record = history_queries.detail("r3")
+        assert record["request_body"] == {"prompt": "number 3"} and record["status"] == 503
+        assert record["api_key"] == {"id": 7, "name": "ci"}
+        with pytest.raises(ApiError) as missing:
+            history_queries.detail("nope")
+    assert missing.value.status == 404
