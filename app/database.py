@@ -230,7 +230,7 @@ class RequestBody(db.Model):
 
     __tablename__ = "request_bodies"
 
-    seq: Mapped[int] = mapped_column(ForeignKey("request_records.seq", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[str] = mapped_column(ForeignKey("request_records.id", ondelete="CASCADE"), primary_key=True)
     request_body: Mapped[str] = mapped_column(Text, default="")
     response_body: Mapped[str] = mapped_column(Text, default="")
     truncated: Mapped[bool] = mapped_column(default=False)

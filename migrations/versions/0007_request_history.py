@@ -50,12 +50,12 @@ def upgrade():
         batch_op.create_index('ix_request_records_status', ['status'], unique=False)
     op.create_table(
         'request_bodies',
-        sa.Column('seq', sa.Integer(), nullable=False),
+        sa.Column('id', sa.String(length=32), nullable=False),
         sa.Column('request_body', sa.Text(), nullable=False),
         sa.Column('response_body', sa.Text(), nullable=False),
         sa.Column('truncated', sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(['seq'], ['request_records.seq'], ondelete='CASCADE'),
-        sa.PrimaryKeyConstraint('seq'),
+        sa.ForeignKeyConstraint(['id'], ['request_records.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
     )
 
 

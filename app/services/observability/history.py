@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from ...database import RequestBody, RequestRecord, utcnow
 from ...extensions import db
@@ -29,14 +29,17 @@ from ...extensions import db
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000  # entries waiting to be written; beyond it they are dropped, not waited for
-BATCH_SIZE = 200
+BATCH_SIZE = 500
+BATCH_SECONDS = 0.5
 PURGE_SLICE = 2_000  # rows deleted per transaction, so that a purge never holds writers up for long
 _WARN_EVERY_SECONDS = 60.0
 
 
 @dataclass
 class Entry:
-    """One request as the request path saw it; `request_body` and `response_body` are cut by the writer."""
+    """One request as the request path saw it. The path hands over bytes (`request_raw`, and `answer_raw`
+    or a stream's `relayed`); the writer's thread turns them into the stored bodies and tokens, so that
+    none of that work is the request's."""
 
     id: str
     at: datetime
@@ -57,8 +60,23 @@ class Entry:
     queue_ms: float = 0.0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    request_body: str = ""
-    response_body: str = ""
+    request_raw: bytes = b""
+    answer_raw: bytes | None = None  # a whole answer
+    relayed: bytes | None = None  # what a stream relayed
+
+
+def _readable(body: bytes) -> str:
+    """A request body as stored: JSON with its text as text (clients send it \\u-escaped, which no search
+    for Japanese would find), anything else as it came."""
+    try:
+        return json.dumps(json.loads(body), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return body.decode("utf-8", "replace")
+
+
+def _tokens(usage: dict[str, Any] | None, name: str) -> int | None:
+    value = (usage or {}).get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _cut(text: str, limit: int) -> tuple[str, bool]:
@@ -110,9 +128,12 @@ class HistoryWriter:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
+            # Gather what arrives within BATCH_SECONDS: one transaction for many requests costs the
+            # worker far less than one each (under gevent this "thread" shares the worker's loop).
+            deadline = time.monotonic() + BATCH_SECONDS
             while len(batch) < BATCH_SIZE:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             try:
@@ -123,21 +144,29 @@ class HistoryWriter:
                 for _ in batch:
                     self._queue.task_done()
 
+    def _rows(self, entry: Entry) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The entry's record and bodies rows (plain dicts: one multi-row INSERT each per batch)."""
+        fields = asdict(entry)
+        request_raw, answer_raw, relayed = fields.pop("request_raw"), fields.pop("answer_raw"), fields.pop("relayed")
+        if relayed is not None:
+            answer, usage = stream_summary(relayed)
+        elif answer_raw is not None:
+            answer, usage = answer_summary(entry.endpoint, answer_raw)
+        else:
+            answer, usage = "", None
+        fields["prompt_tokens"] = _tokens(usage, "prompt_tokens")
+        fields["completion_tokens"] = _tokens(usage, "completion_tokens")
+        request_body, cut_request = _cut(_readable(request_raw) if request_raw else "", self._max_body)
+        response_body, cut_response = _cut(answer, self._max_body)
+        return fields, {"id": entry.id, "request_body": request_body, "response_body": response_body,
+                        "truncated": cut_request or cut_response}
+
     def _write(self, batch: list[Entry]) -> None:
+        rows = [self._rows(entry) for entry in batch]
         with self._app.app_context():
             try:
-                pairs = []
-                for entry in batch:
-                    fields = asdict(entry)
-                    request_body, cut_request = _cut(fields.pop("request_body"), self._max_body)
-                    response_body, cut_response = _cut(fields.pop("response_body"), self._max_body)
-                    record = RequestRecord(**fields)
-                    db.session.add(record)
-                    pairs.append((record, request_body, response_body, cut_request or cut_response))
-                db.session.flush()  # assigns each record's seq
-                db.session.add_all(RequestBody(seq=record.seq, request_body=request_body, response_body=response_body,
-                                               truncated=truncated)
-                                   for record, request_body, response_body, truncated in pairs)
+                db.session.execute(insert(RequestRecord), [record for record, _bodies in rows])
+                db.session.execute(insert(RequestBody), [bodies for _record, bodies in rows])
                 db.session.commit()
             except Exception:
                 db.session.rollback()
@@ -210,16 +239,16 @@ def purge(app: Flask, days: float, now: datetime | None = None, slice_size: int 
     removed = 0
     with app.app_context():
         while True:
-            seqs = list(db.session.scalars(select(RequestRecord.seq).where(RequestRecord.at < cutoff)
-                                           .order_by(RequestRecord.seq).limit(slice_size)))
-            if not seqs:
+            ids = list(db.session.scalars(select(RequestRecord.id).where(RequestRecord.at < cutoff)
+                                          .order_by(RequestRecord.seq).limit(slice_size)))
+            if not ids:
                 break
-            db.session.execute(delete(RequestBody).where(RequestBody.seq.in_(seqs)),
+            db.session.execute(delete(RequestBody).where(RequestBody.id.in_(ids)),
                                execution_options={"synchronize_session": False})
-            db.session.execute(delete(RequestRecord).where(RequestRecord.seq.in_(seqs)),
+            db.session.execute(delete(RequestRecord).where(RequestRecord.id.in_(ids)),
                                execution_options={"synchronize_session": False})
             db.session.commit()
-            removed += len(seqs)
+            removed += len(ids)
     if removed:
         log.info("request history: removed %d request(s) older than %g days", removed, days)
     return removed

@@ -81,7 +81,7 @@ def filtered(args: Mapping[str, str]) -> Select:
                                 RequestRecord.client_request_id == args["request_id"]))
     if args.get("q"):
         pattern = _like(args["q"])
-        query = query.where(exists().where(RequestBody.seq == RequestRecord.seq).where(or_(
+        query = query.where(exists().where(RequestBody.id == RequestRecord.id).where(or_(
             RequestBody.request_body.like(pattern, escape="\\"), RequestBody.response_body.like(pattern, escape="\\"))))
     return query
 
@@ -140,7 +140,7 @@ def detail(request_id: str) -> dict[str, Any]:
     if row is None:
         raise ApiError(404, "request_not_found", _("There is no recorded request with id %(id)s (requests are kept "
                                                    "for a limited number of days).", id=request_id), "id")
-    bodies = db.session.get(RequestBody, row.seq)
+    bodies = db.session.get(RequestBody, row.id)
     return {**record(row), "request_body": _body(bodies.request_body) if bodies else None,
             "response_body": _body(bodies.response_body) if bodies else None,
             "truncated": bool(bodies and bodies.truncated)}

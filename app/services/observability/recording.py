@@ -11,13 +11,12 @@ import json
 import logging
 import secrets
 import time
-from typing import Any
 
 from flask import Response, current_app, g, request
 
 from ...database import utcnow
 from ..inference import relay
-from .history import Entry, HistoryWriter, answer_summary, stream_summary
+from .history import Entry, HistoryWriter
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +30,6 @@ def start() -> None:
     g.client_request_id = given if 0 < len(given) <= _MAX_CLIENT_ID and given.isprintable() else None
 
 
-def _readable(body: bytes) -> str:
-    """A request body as stored: JSON with its text as text (clients send it \\u-escaped, which no search
-    for Japanese would find), anything else as it came."""
-    try:
-        return json.dumps(json.loads(body), ensure_ascii=False)
-    except (ValueError, RecursionError):
-        return body.decode("utf-8", "replace")
-
-
 def _error_code(response: Response) -> str | None:
     if response.status_code < 400 or response.is_streamed:
         return None
@@ -48,11 +38,6 @@ def _error_code(response: Response) -> str | None:
     except (ValueError, AttributeError):
         return None
     return error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), str) else None
-
-
-def _tokens(usage: dict[str, Any] | None, name: str) -> int | None:
-    value = (usage or {}).get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def finish(response: Response) -> Response:
@@ -79,24 +64,20 @@ def _record(response: Response) -> None:
         api_key_name=key.name if key is not None else None, user=user.username if user is not None else None,
         client_address=request.remote_addr, stream=bool(g.get("inference_stream")), error_code=_error_code(response),
         queue_ms=round(relay.queued_ms(), 3),
-        request_body=_readable(bytes(g.get("inference_body") or b"")))
+        request_raw=bytes(g.get("inference_body") or b""))
     writer: HistoryWriter = current_app.extensions["history"]
     stream = relay.stream_of(response)
     if stream is None:
         entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         if not response.is_streamed:
-            entry.response_body, usage = answer_summary(request.path, response.get_data())
-            entry.prompt_tokens, entry.completion_tokens = _tokens(usage, "prompt_tokens"), \
-                _tokens(usage, "completion_tokens")
+            entry.answer_raw = response.get_data()
         writer.add(entry)
         return
     entry.ttft_ms = round((time.perf_counter() - started) * 1000, 3)
 
     def ended(relayed: bytes) -> None:
         entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        entry.response_body, usage = stream_summary(relayed)
-        entry.prompt_tokens, entry.completion_tokens = _tokens(usage, "prompt_tokens"), \
-            _tokens(usage, "completion_tokens")
+        entry.relayed = relayed
         writer.add(entry)
 
     stream.on_end = ended

@@ -21,12 +21,28 @@ def entry(number: int, **fields) -> Entry:
 def test_entries_are_written_in_batches_with_their_bodies(app):
     writer = HistoryWriter(app, 1024, lambda count: None)
     for number in range(450):  # more than two batches
-        writer.add(entry(number, model="m", request_body='{"n": %d}' % number))
+        writer.add(entry(number, model="m", request_raw=b'{"n": %d}' % number))
     assert writer.flush()
     with app.app_context():
         assert db.session.query(RequestRecord).count() == 450
-        body = db.session.get(RequestBody, db.session.query(RequestRecord.seq).filter_by(id=f"{7:032x}").scalar())
+        body = db.session.get(RequestBody, f"{7:032x}")
         assert json.loads(body.request_body) == {"n": 7} and body.truncated is False
+
+
+def test_a_request_body_is_stored_with_its_text_readable():
+    assert history._readable(b'{"content": "\\u6771\\u4eac"}') == '{"content": "東京"}'
+    assert history._readable(b"not json \xff") == "not json \ufffd"
+
+
+def test_the_tokens_come_from_the_answers_usage(app):
+    writer = HistoryWriter(app, 1024, lambda count: None)
+    usage = {"prompt_tokens": 5, "completion_tokens": 2}
+    writer.add(entry(1, answer_raw=json.dumps({"choices": [], "usage": usage}).encode()))
+    writer.add(entry(2, relayed=b'data: {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": true}}\n\n'))
+    assert writer.flush()
+    with app.app_context():
+        tokens = {row.id[-1]: (row.prompt_tokens, row.completion_tokens) for row in db.session.query(RequestRecord)}
+    assert tokens == {"1": (5, 2), "2": (4, None)}  # a count that is not a whole number is not one
 
 
 def test_bodies_are_cut_on_a_character_boundary():

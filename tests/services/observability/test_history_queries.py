@@ -21,7 +21,7 @@ def rows(app):
     for number, (model, status, minutes) in enumerate(specs):
         writer.add(Entry(id=f"r{number}", at=now - timedelta(minutes=minutes), endpoint="/v1/chat/completions",
                          status=status, model=model, node="n1" if status == 200 else None, api_key_id=7,
-                         api_key_name="ci", request_body=f'{{"prompt": "number {number}"}}'))
+                         api_key_name="ci", request_raw=f'{{"prompt": "number {number}"}}'.encode()))
     writer.add(Entry(id="old", at=now - timedelta(days=2), endpoint="/v1/embeddings", status=400, model="a"))
     assert writer.flush()
     return now
