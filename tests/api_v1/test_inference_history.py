@@ -131,3 +131,14 @@ def test_the_purge_removes_only_old_rows_with_their_bodies(api_client, imitation
     assert [row["id"] for row in recorded(app)] == [new]
     with app.app_context():
         assert db.session.query(RequestBody).count() == 1
+
+
+def test_a_stream_longer_than_the_history_keeps_is_flagged_truncated(api_client, imitations):
+    app, client = api_client(REQUEST_HISTORY_MAX_BODY_BYTES=300)  # a few events of the imitation's stream
+    add_node(app, imitations())
+    answer = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert answer.get_data(as_text=True).endswith("data: [DONE]\n\n")  # the client still gets all of it
+    answer.close()
+    (row,) = recorded(app)
+    detail = admin_get(app, f"/v0/requests/{row['id']}").get_json()
+    assert detail["truncated"] is True and detail["response_body"]["text"].startswith("tok0 ")

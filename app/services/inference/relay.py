@@ -76,7 +76,7 @@ class Inference:
     clients: ClientLimit
     client_idle_timeout: float
     metrics: RouterMetrics
-    capture_bytes: int  # of a stream, for the request history
+    capture_bytes: int  # of each stream, for the request history (its raw events: a bounded memory cost)
     interruptions: dict[str, dict[str, bytes]] = field(default_factory=dict)  # per language
 
     @classmethod
@@ -88,7 +88,7 @@ class Inference:
                    config["NODE_ATTEMPTS"], config["QUEUE_TIMEOUT_SECONDS"],
                    max(1, round(config["NODE_POLL_SECONDS"])),
                    ClientLimit(config["KEY_MAX_CONCURRENCY"]), config["CLIENT_IDLE_TIMEOUT_SECONDS"], metrics,
-                   8 * config["REQUEST_HISTORY_MAX_BODY_BYTES"])
+                   config["REQUEST_HISTORY_MAX_BODY_BYTES"])
 
 
 class RequestClock:
@@ -436,7 +436,9 @@ class _Relay:
         self._events = self._run(first, buffer, interrupted)
         self.captured = bytearray()  # what the client got, up to `capture_limit` bytes (the request history's)
         self._capture_limit = capture_limit
-        self.on_end: Callable[[bytes], None] | None = None  # told what was relayed, once, when the stream ends
+        self._capture_cut = False
+        self.on_end: Callable[[bytes, bool], None] | None = None  # told once, at the end: what was relayed,
+        # and whether more was relayed than kept
 
     def __iter__(self) -> "_Relay":
         return self
@@ -446,6 +448,7 @@ class _Relay:
         room = self._capture_limit - len(self.captured)
         if room > 0:
             self.captured += chunk[:room]
+        self._capture_cut = self._capture_cut or len(chunk) > room
         return chunk
 
     def close(self) -> None:
@@ -454,7 +457,7 @@ class _Relay:
         on_end, self.on_end = self.on_end, None
         if on_end is not None:
             try:
-                on_end(bytes(self.captured))
+                on_end(bytes(self.captured), self._capture_cut)
             except Exception:  # noqa: BLE001 - recording must never break the end of a stream
                 log.exception("recording the end of a stream failed")
 

@@ -62,7 +62,8 @@ class Entry:
     completion_tokens: int | None = None
     request_raw: bytes = b""
     answer_raw: bytes | None = None  # a whole answer
-    relayed: bytes | None = None  # what a stream relayed
+    relayed: bytes | None = None  # what a stream relayed (its first LLM_ROUTER_REQUEST_HISTORY_MAX_BODY_BYTES)
+    relayed_cut: bool = False  # the stream relayed more than that
 
 
 def _readable(body: bytes) -> str:
@@ -148,6 +149,7 @@ class HistoryWriter:
         """The entry's record and bodies rows (plain dicts: one multi-row INSERT each per batch)."""
         fields = asdict(entry)
         request_raw, answer_raw, relayed = fields.pop("request_raw"), fields.pop("answer_raw"), fields.pop("relayed")
+        relayed_cut = fields.pop("relayed_cut")
         if relayed is not None:
             answer, usage = stream_summary(relayed)
         elif answer_raw is not None:
@@ -159,7 +161,7 @@ class HistoryWriter:
         request_body, cut_request = _cut(_readable(request_raw) if request_raw else "", self._max_body)
         response_body, cut_response = _cut(answer, self._max_body)
         return fields, {"id": entry.id, "request_body": request_body, "response_body": response_body,
-                        "truncated": cut_request or cut_response}
+                        "truncated": cut_request or cut_response or relayed_cut}
 
     def _write(self, batch: list[Entry]) -> None:
         rows = [self._rows(entry) for entry in batch]

@@ -75,9 +75,9 @@ def _record(response: Response) -> None:
         return
     entry.ttft_ms = round((time.perf_counter() - started) * 1000, 3)
 
-    def ended(relayed: bytes) -> None:
+    def ended(relayed: bytes, cut: bool) -> None:
         entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        entry.relayed = relayed
+        entry.relayed, entry.relayed_cut = relayed, cut
         writer.add(entry)
 
     stream.on_end = ended
