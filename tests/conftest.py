@@ -38,6 +38,7 @@ def app(tmp_path: Path, hub: HubImitation):
     application = create_app(router_config(tmp_path, hub.url))
     yield application
     application.extensions["hub_stats"].close()
+    application.extensions["history"].close()
 
 
 @pytest.fixture

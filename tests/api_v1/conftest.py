@@ -50,6 +50,7 @@ def make_app(tmp_path: Path, hub: HubImitation) -> Iterator[Callable[..., Flask]
     for app in apps:
         app.extensions["inference"].connections.close()
         app.extensions["hub_stats"].close()
+        app.extensions["history"].close()
 
 
 @pytest.fixture

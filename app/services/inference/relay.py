@@ -130,7 +130,6 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
     """Handle the current request: validate, pick a node, forward, fail over, answer."""
     clock = _Clock(request.environ.get(REQUEST_START) or time.perf_counter())
     g.inference_clock = clock
-    g.inference_body = b""
     state: Inference = current_app.extensions["inference"]
     _limit_client_idle(state.client_idle_timeout)
     try:

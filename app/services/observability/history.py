@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -96,7 +96,7 @@ class HistoryWriter:
         self._app = app
         self._max_body = max_body_bytes
         self._dropped = dropped
-        self._queue: queue.Queue[Entry] = queue.Queue(QUEUE_SIZE)
+        self._queue: queue.Queue[Entry | None] = queue.Queue(QUEUE_SIZE)  # None: stop
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -109,6 +109,13 @@ class HistoryWriter:
             self._queue.put_nowait(entry)
         except queue.Full:
             self._lose(1, "the history queue is full (the database is slower than the requests)")
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued and end the thread (an app that is done with: tests make many)."""
+        if self._thread is not None and self._pid == os.getpid():
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every entry added so far is written (or dropped); False if `timeout` passed first."""
@@ -128,15 +135,24 @@ class HistoryWriter:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            first = self._queue.get()
+            if first is None:
+                self._queue.task_done()
+                return
+            batch = [first]
             # Gather what arrives within BATCH_SECONDS: one transaction for many requests costs the
             # worker far less than one each (under gevent this "thread" shares the worker's loop).
             deadline = time.monotonic() + BATCH_SECONDS
             while len(batch) < BATCH_SIZE:
                 try:
-                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                    entry = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
+                if entry is None:  # stop after this batch
+                    self._queue.task_done()
+                    self._queue.put(None)
+                    break
+                batch.append(entry)
             try:
                 self._write(batch)
             except Exception as exc:  # noqa: BLE001 - the history must never stop the router
@@ -147,7 +163,7 @@ class HistoryWriter:
 
     def _rows(self, entry: Entry) -> tuple[dict[str, Any], dict[str, Any]]:
         """The entry's record and bodies rows (plain dicts: one multi-row INSERT each per batch)."""
-        fields = asdict(entry)
+        fields = dict(vars(entry))  # a shallow copy: asdict would deep-copy every body
         request_raw, answer_raw, relayed = fields.pop("request_raw"), fields.pop("answer_raw"), fields.pop("relayed")
         relayed_cut = fields.pop("relayed_cut")
         if relayed is not None:

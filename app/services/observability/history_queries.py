@@ -19,7 +19,6 @@ from ...extensions import db
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 _STATUS_CLASS = re.compile(r"[1-5]xx")
-FILTERS = ("model", "node", "api_key", "status", "endpoint", "since", "until", "request_id", "q")
 
 
 @dataclass(frozen=True)
