@@ -53,7 +53,7 @@ def test_create_copy_use_and_revoke_an_api_key(live_router: RouterProcess, page:
     expect(value).to_have_value(re.compile(r"^llmr_"))
     key = value.input_value()
     copy = page.get_by_role("button", name="Copy")
-    expect(copy).to_be_focused()  # autofocus: Enter copies at once
+    expect(copy).to_be_focused()  # focused once its script is ready: Enter copies at once
     page.keyboard.press("Enter")
     expect(page.locator("#copy-status")).to_have_text("Copied the key to the clipboard.")
     assert page.evaluate("navigator.clipboard.readText()") == key

@@ -55,4 +55,8 @@ if (copyButton) {
     // Emptied first (say) so that pressing Copy twice announces twice.
     say(status, copied ? copyButton.dataset.copied : copyButton.dataset.selectHint);
   });
+  // Shown (and focused: Enter copies at once) only once it works; without the script the field
+  // itself has the focus, ready for Ctrl+C.
+  copyButton.hidden = false;
+  copyButton.focus();
 }
