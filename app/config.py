@@ -43,6 +43,24 @@ def _networks(raw: str) -> str:
     return raw
 
 
+def _fraction(raw: str) -> float:
+    """A share from 0 to 1 (0.2 is 20%)."""
+    value = float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be a fraction from 0 to 1, such as 0.2 for 20%")
+    return value
+
+
+def _webhook_url(raw: str) -> str:
+    """An http(s) URL with a host: checked at start, so a typo stops the router there, not at the first alert."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return raw.strip()
+
+
 # Environment variable -> (config key, default, converter). The README's configuration table
 # documents the same names; keep them in step.
 _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
@@ -59,6 +77,8 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_UI_POLL_SECONDS": ("UI_POLL_SECONDS", 10, int),
     "LLM_ROUTER_NODE_POLL_SECONDS": ("NODE_POLL_SECONDS", 10, float),
     "LLM_ROUTER_LOG_LEVEL": ("LOG_LEVEL", "INFO", str),
+    "LLM_ROUTER_LOG_FILE_BYTES": ("LOG_FILE_BYTES", 10 * 1024 * 1024, _at_least(1024, int)),  # instance/logs/
+    "LLM_ROUTER_LOG_FILE_COUNT": ("LOG_FILE_COUNT", 5, _at_least(2, int)),  # router.log and its rotated files
     "LLM_ROUTER_ADMIN_USERNAME": ("ADMIN_USERNAME", None, str),
     "LLM_ROUTER_ADMIN_PASSWORD": ("ADMIN_PASSWORD", None, str),
     "LLM_ROUTER_AUTH_DISABLED": ("AUTH_DISABLED", False, _flag),
@@ -87,8 +107,10 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_TRUSTED_PROXIES": ("TRUSTED_PROXIES", 0, _at_least(0, int)),
     "LLM_ROUTER_KEY_MAX_CONCURRENCY": ("KEY_MAX_CONCURRENCY", 32, _at_least(0, int)),
     "LLM_ROUTER_CLIENT_IDLE_TIMEOUT_SECONDS": ("CLIENT_IDLE_TIMEOUT_SECONDS", 60.0, _at_least(0.001, float)),
-    "LLM_ROUTER_REQUEST_HISTORY_DAYS": ("REQUEST_HISTORY_DAYS", 7.0, _at_least(0.001, float)),
+    "LLM_ROUTER_REQUEST_HISTORY_DAYS": ("REQUEST_HISTORY_DAYS", 7.0, _at_least(0, float)),  # 0: history off
     "LLM_ROUTER_REQUEST_HISTORY_MAX_BODY_BYTES": ("REQUEST_HISTORY_MAX_BODY_BYTES", 262144, _at_least(0, int)),
+    "LLM_ROUTER_ALERT_ERROR_RATE": ("ALERT_ERROR_RATE", 0.2, _fraction),
+    "LLM_ROUTER_ALERT_WEBHOOK_URL": ("ALERT_WEBHOOK_URL", None, _webhook_url),
     "LLM_ROUTER_NODE_DENY_NETWORKS": ("NODE_DENY_NETWORKS", "169.254.0.0/16,fe80::/10,0.0.0.0/8,224.0.0.0/4,"
                                       "ff00::/8,255.255.255.255/32", _networks),
 }

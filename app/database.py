@@ -234,3 +234,85 @@ class RequestBody(db.Model):
     request_body: Mapped[str] = mapped_column(Text, default="")
     response_body: Mapped[str] = mapped_column(Text, default="")
     truncated: Mapped[bool] = mapped_column(default=False)
+
+
+class RequestRollup(db.Model):
+    """The history's figures summed per minute (`resolution` 60) and per hour (3600), written by the
+    history writer with each batch, so that the overview never scans raw rows. The counts are sums:
+    several writers (several routers) add to the same row with an upsert."""
+
+    __tablename__ = "request_rollups"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    resolution: Mapped[int] = mapped_column(primary_key=True)  # seconds: 60 or 3600
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    requests: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)  # answered 5xx: the fleet failed
+    client_errors: Mapped[int] = mapped_column(default=0)  # answered 4xx: the client's mistake
+    refused: Mapped[int] = mapped_column(default=0)  # queue_full or queue_timeout: the queue turned it away
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    generation_ms: Mapped[float] = mapped_column(default=0.0)  # duration of the answers that had tokens
+    # Read from this row's bins by the writer that last added to them (a percentile is no sum): the
+    # graphs' per-bucket figures, without reading every bin of a week.
+    latency_p50_ms: Mapped[float | None] = mapped_column(nullable=True)
+    latency_p95_ms: Mapped[float | None] = mapped_column(nullable=True)
+    ttft_p50_ms: Mapped[float | None] = mapped_column(nullable=True)
+
+
+class RequestRollupBin(db.Model):
+    """One bucket of a latency histogram (`metric` "latency" or "ttft") for one rollup row: counts on
+    a logarithmic scale (each bin ~10% wide), additive like the rollup, from which p50/p95 are read."""
+
+    __tablename__ = "request_rollup_bins"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    resolution: Mapped[int] = mapped_column(primary_key=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bin: Mapped[int] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class FleetSample(db.Model):
+    """The fleet's counts at the end of a minute (`resolution` 60) or an hour (3600), written by the
+    poller, for the overview's node and model graphs."""
+
+    __tablename__ = "fleet_samples"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    resolution: Mapped[int] = mapped_column(primary_key=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    nodes_online: Mapped[int] = mapped_column(default=0)
+    nodes_offline: Mapped[int] = mapped_column(default=0)
+    models_ready: Mapped[int] = mapped_column(default=0)
+    models_downloading: Mapped[int] = mapped_column(default=0)
+    models_failed: Mapped[int] = mapped_column(default=0)
+
+
+class Alert(db.Model):
+    """Something an operator should know about: raised once per `key` while it lasts, resolved when
+    the condition clears (a node back online, an error rate back under the threshold)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)  # e.g. "node_offline:gpu-1"
+    kind: Mapped[str] = mapped_column(String(32))  # node_offline, download_failed, error_rate, queue_refused
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True)  # the node or model concerned
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LogFilter(db.Model):
+    """A saved Logs page query, owned by one user; names are unique per user."""
+
+    __tablename__ = "log_filters"
+    __table_args__ = (db.UniqueConstraint("user_id", "name", name="uq_log_filters_user_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

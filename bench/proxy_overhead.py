@@ -23,6 +23,7 @@ Also shown: the router's own `X-Router-Overhead-Ms` header (p50/p99) and the CPU
 processes used per request, to tell the router's work from queueing for the 2 shared cores.
 
     .venv/bin/python -m bench.proxy_overhead [--duration 8] [--workers 2] [--threads 320]
+    .venv/bin/python -m bench.proxy_overhead --only history   # (c) the request history on vs off
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ JSON_MODEL, STREAM_MODEL = "qwen2.5-0.5b-instruct", "qwen3-0.6b"  # catalog ids:
 UPSTREAM_DELAY = 0.020
 TARGET_P50_MS, TARGET_P99_MS = 2.0, 10.0
 TARGET_TOKENS_RATIO, TARGET_TTFT_MS = 0.98, 5.0
+TARGET_HISTORY_MS = 0.3  # what recording a request may add to p50
 READ_PAUSE = 0.001  # the stream client's pause between reads (its TTFT figures carry up to this much)
 
 
@@ -369,7 +371,8 @@ def main() -> int:
     parser.add_argument("--threads", default=os.environ.get("LLM_ROUTER_THREADS", "320"))
     parser.add_argument("--worker-class", choices=("gthread", "gevent"),  # default: gunicorn.conf.py's
                         default=os.environ.get("LLM_ROUTER_WORKER_CLASS") or "gevent")
-    parser.add_argument("--only", choices=("json", "stream"), help="run one case only")
+    parser.add_argument("--only", choices=("json", "stream", "history"), help="run one case only (history: "
+                        "the request history's cost, two routers with it on and off, not run by default)")
     parser.add_argument("--serve-upstream", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
@@ -382,24 +385,18 @@ def main() -> int:
 
     hub = HubImitation([]).start()
     workdir = Path(tempfile.mkdtemp(prefix="proxy-overhead-"))
-    env = {"LLM_ROUTER_WORKERS": str(args.workers), "LLM_ROUTER_THREADS": str(args.threads),
-           "LLM_ROUTER_WORKER_CLASS": args.worker_class,
-           "LLM_ROUTER_LOG_LEVEL": "WARNING",
-           "LLM_ROUTER_NODE_MAX_CONCURRENCY": str(max(args.streams, args.clients) * 2),
-           "LLM_ROUTER_QUEUE_SIZE": "1024",
-           "LLM_ROUTER_KEY_MAX_CONCURRENCY": "0"}  # one key sends every stream: measure the proxy, not the cap
-    router = start_router(workdir, hub.url, env)
+    if args.only == "history":
+        try:
+            return 0 if bench_history(args, workdir, hub) else 1
+        finally:
+            hub.stop()
+    router = start_router(workdir, hub.url, router_env(args))
     upstreams = [spawn_upstream(JSON_MODEL, UPSTREAM_DELAY, 16, 0.0),
                  spawn_upstream(STREAM_MODEL, 0.0, args.tokens, args.interval)]
     ok = True
     try:
         admin = router.auth_headers
-        keys = {}
-        for scope in ("api", "node"):
-            response = requests.post(f"{router.url}/v0/api-keys", headers=admin, timeout=10,
-                                     json={"name": f"bench {scope}", "scopes": [scope]})
-            response.raise_for_status()
-            keys[scope] = response.json()["key"]
+        keys = api_keys(router)
         for model in (JSON_MODEL, STREAM_MODEL):
             requests.post(f"{router.url}/v0/models/register", headers=admin, json={"id": model},
                           timeout=10).raise_for_status()
@@ -419,6 +416,69 @@ def main() -> int:
             stop_upstream(upstream)
         hub.stop()
     return 0 if ok else 1
+
+
+def router_env(args: argparse.Namespace, **more: str) -> dict[str, str]:
+    return {"LLM_ROUTER_WORKERS": str(args.workers), "LLM_ROUTER_THREADS": str(args.threads),
+            "LLM_ROUTER_WORKER_CLASS": args.worker_class,
+            "LLM_ROUTER_LOG_LEVEL": "WARNING",
+            "LLM_ROUTER_NODE_MAX_CONCURRENCY": str(max(args.streams, args.clients) * 2),
+            "LLM_ROUTER_QUEUE_SIZE": "1024",
+            "LLM_ROUTER_KEY_MAX_CONCURRENCY": "0",  # one key sends every stream: measure the proxy, not the cap
+            **more}
+
+
+def api_keys(router) -> dict[str, str]:
+    keys = {}
+    for scope in ("api", "node"):
+        response = requests.post(f"{router.url}/v0/api-keys", headers=router.auth_headers, timeout=10,
+                                 json={"name": f"bench {scope}", "scopes": [scope]})
+        response.raise_for_status()
+        keys[scope] = response.json()["key"]
+    return keys
+
+
+def bench_history(args: argparse.Namespace, workdir: Path, hub: HubImitation) -> bool:
+    """The request history's cost: two routers, one recording (the default) and one with
+    LLM_ROUTER_REQUEST_HISTORY_DAYS=0, each in front of its own node answering after 20 ms, measured
+    in turns like (a). Target: recording adds <= TARGET_HISTORY_MS to p50."""
+    routers, phases = [], []
+    try:
+        for name, days in (("history off", "0"), ("history on", "7")):
+            folder = workdir / name.replace(" ", "-")
+            folder.mkdir()
+            router = start_router(folder, hub.url,
+                                  router_env(args, LLM_ROUTER_REQUEST_HISTORY_DAYS=days))
+            upstream = spawn_upstream(JSON_MODEL, UPSTREAM_DELAY, 16, 0.0)
+            routers.append((router, upstream))
+            keys = api_keys(router)
+            requests.post(f"{router.url}/v0/models/register", headers=router.auth_headers, json={"id": JSON_MODEL},
+                          timeout=10).raise_for_status()
+            register_upstream(router.url, keys["node"], upstream)
+            wait_until_ready(router.url, keys["api"], {JSON_MODEL})
+            port = int(router.url.rsplit(":", 1)[1])
+            body = {"model": JSON_MODEL, "messages": [{"role": "user", "content": "Say something."}], "max_tokens": 16}
+            request = http_request("/v1/chat/completions", port, keys["api"], body)
+            run_json(port, request, args.clients, 1.0, 0.5)  # warm up
+            phases.append((name, port, request))
+        meter = CpuMeter(routers[1][0].process.pid, [upstream.process.pid for _router, upstream in routers])
+        results = alternate(args.rounds, tuple(phases), meter, lambda port, request: run_json(
+            port, request, args.clients, args.duration, 0.5), lambda name, one: (
+            f"  {name:11}: {len(one.latencies) / one.elapsed:7.0f} req/s  p50 "
+            f"{percentile(one.latencies, 0.5) * 1000:6.2f} ms  p99 {percentile(one.latencies, 0.99) * 1000:6.2f} ms"
+            f"  errors {one.errors}"))
+    finally:
+        for router, upstream in routers:
+            router.stop()
+            stop_upstream(upstream)
+    off, on = results["history off"], results["history on"]
+    off50, on50 = percentile(off.latencies, 0.5) * 1000, percentile(on.latencies, 0.5) * 1000
+    added = on50 - off50
+    print(f"\n(c) the request history, {args.clients} clients, node answers after {UPSTREAM_DELAY * 1000:.0f} ms")
+    print(f"history off p50 {off50:.2f} ms, on p50 {on50:.2f} ms: ratio {on50 / off50:.3f}x, added {added:.2f} ms "
+          f"(target <= {TARGET_HISTORY_MS:g}) -> {'PASS' if added <= TARGET_HISTORY_MS else 'FAIL'}"
+          f"{'; ERRORS ' + str(off.errors + on.errors) if off.errors + on.errors else ''}", flush=True)
+    return added <= TARGET_HISTORY_MS and not off.errors + on.errors
 
 
 Result = TypeVar("Result", JsonResult, StreamResult)

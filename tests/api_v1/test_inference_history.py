@@ -142,3 +142,36 @@ def test_a_stream_longer_than_the_history_keeps_is_flagged_truncated(api_client,
     (row,) = recorded(app)
     detail = admin_get(app, f"/v0/requests/{row['id']}").get_json()
     assert detail["truncated"] is True and detail["response_body"]["text"].startswith("tok0 ")
+
+
+def usage_events(stream_text: str) -> list[dict]:
+    events = [json.loads(line[6:]) for line in stream_text.splitlines()
+              if line.startswith("data: {")]
+    return [event for event in events if "usage" in event]
+
+
+def test_a_stream_asks_the_node_for_usage_and_hides_it_from_a_client_that_did_not(api_client, imitations):
+    app, client = api_client()
+    add_node(app, imitations("gpu-box"))
+    answer = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert answer.status_code == 200
+    assert usage_events(answer.get_data(as_text=True)) == []  # not asked for: not sent
+    answer.close()  # the end of the stream (gunicorn closes it): recorded now
+    (row,) = recorded(app)
+    assert row["prompt_tokens"] is not None and row["completion_tokens"] == 5  # the node's usage chunk
+    asked = client.post("/v1/chat/completions", json={**CHAT, "stream": True,
+                                                      "stream_options": {"include_usage": True}})
+    (usage,) = usage_events(asked.get_data(as_text=True))
+    asked.close()
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == recorded(app)[0]["completion_tokens"]
+
+
+def test_with_the_history_off_nothing_is_recorded_but_each_answer_has_its_id(api_client, imitations):
+    app, client = api_client(REQUEST_HISTORY_DAYS=0)
+    add_node(app, imitations("gpu-box"))
+    answer = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert answer.status_code == 200 and len(answer.headers["X-Request-Id"]) == 32
+    assert usage_events(answer.get_data(as_text=True)) == []
+    answer.close()
+    assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+    assert recorded(app) == []

@@ -40,11 +40,15 @@ ENCODING_FORMATS = ("float", "base64")
 
 @dataclass(frozen=True)
 class InferenceRequest:
-    """What the router needs from a body; the body itself is forwarded byte for byte."""
+    """What the router needs from a body. The body itself is forwarded byte for byte, except for a
+    stream whose client did not ask for usage: the node is asked for it all the same
+    (`node_body`), for the request history, and the relay strips it again (`strip_usage`)."""
 
     kind: Kind
     model: str
     stream: bool
+    node_body: bytes | None = None
+    strip_usage: bool = False
 
 
 def _bad(code: str, message: str, param: str | None) -> ApiError:
@@ -223,10 +227,27 @@ def _embedding_input(body: dict[str, Any]) -> None:
                                       values=", ".join(ENCODING_FORMATS)), "encoding_format")
 
 
+def read_model(raw: bytes) -> tuple[dict[str, Any], str]:
+    """The body and its model, checked first: a request refused for another field is still recorded
+    against the model it named."""
+    body = _decode(raw)
+    return body, _model(body)
+
+
 def parse(kind: Kind, raw: bytes) -> InferenceRequest:
     """Check a body; raises ApiError 400 (type invalid_request_error) naming the first bad field."""
-    body = _decode(raw)
-    model = _model(body)
+    body, model = read_model(raw)
+    return check(kind, body, model)
+
+
+def _asking_usage(body: dict[str, Any]) -> bytes:
+    options = body.get("stream_options") or {}
+    return json.dumps({**body, "stream_options": {**options, "include_usage": True}},
+                      ensure_ascii=False).encode("utf-8")
+
+
+def check(kind: Kind, body: dict[str, Any], model: str) -> InferenceRequest:
+    """The rest of `parse`, for a body whose model `read_model` has read."""
     if kind == "embeddings":
         _embedding_input(body)
         return InferenceRequest(kind, model, False)
@@ -237,4 +258,6 @@ def parse(kind: Kind, raw: bytes) -> InferenceRequest:
     stream = _stream(body)
     _sampling(body, kind)
     _features(body, kind)
+    if stream and (body.get("stream_options") or {}).get("include_usage") is not True:
+        return InferenceRequest(kind, model, stream, _asking_usage(body), strip_usage=True)
     return InferenceRequest(kind, model, stream)

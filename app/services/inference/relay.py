@@ -36,6 +36,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class Inference:
     client_idle_timeout: float
     metrics: RouterMetrics
     capture_bytes: int  # of each stream, for the request history (its raw events: a bounded memory cost)
+    recording: bool  # the request history is on: streams ask the node for usage (stripped again)
     interruptions: dict[str, dict[str, bytes]] = field(default_factory=dict)  # per language
 
     @classmethod
@@ -88,7 +90,8 @@ class Inference:
                    config["NODE_ATTEMPTS"], config["QUEUE_TIMEOUT_SECONDS"],
                    max(1, round(config["NODE_POLL_SECONDS"])),
                    ClientLimit(config["KEY_MAX_CONCURRENCY"]), config["CLIENT_IDLE_TIMEOUT_SECONDS"], metrics,
-                   config["REQUEST_HISTORY_MAX_BODY_BYTES"])
+                   config["REQUEST_HISTORY_MAX_BODY_BYTES"] if config["REQUEST_HISTORY_DAYS"] > 0 else 0,
+                   config["REQUEST_HISTORY_DAYS"] > 0)
 
 
 class RequestClock:
@@ -140,8 +143,9 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
         raise ApiError(408, "request_timeout", _("The request body stopped arriving for %(seconds)s s.",
                                                  seconds=f"{state.client_idle_timeout:g}")) from None
     g.inference_body = raw
-    parsed = openai_requests.parse(kind, raw)
-    g.requested_model, g.inference_stream = parsed.model, parsed.stream
+    body, g.requested_model = openai_requests.read_model(raw)
+    parsed = openai_requests.check(kind, body, g.requested_model)
+    g.inference_stream = parsed.stream
     client = _client_of_request()
     if client is not None and not state.clients.enter(client):
         raise ApiError(429, "too_many_concurrent_requests",
@@ -201,7 +205,8 @@ def _route(state: Inference, parsed: openai_requests.InferenceRequest, path: str
     for attempt in range(min(state.attempts, len(candidates))):
         target = _acquire(state, parsed.model, candidates, tried, deadline, attempt, clock)
         tried.add(target.node_id)
-        outcome = _attempt(state, target, path, raw, parsed.stream, clock, stream_ended)
+        body = parsed.node_body if parsed.node_body is not None and state.recording else raw
+        outcome = _attempt(state, target, path, body, parsed, clock, stream_ended)
         if isinstance(outcome, Response):
             g.inference_node = target.name
             g.failed_nodes = [failure.target.name for failure in failures]
@@ -211,8 +216,9 @@ def _route(state: Inference, parsed: openai_requests.InferenceRequest, path: str
     return _all_failed(parsed.model, failures, clock)
 
 
-def _attempt(state: Inference, target: NodeTarget, path: str, raw: bytes, stream: bool,
-             clock: _Clock, stream_ended: Callable[[], None]) -> Response | _Failure:
+def _attempt(state: Inference, target: NodeTarget, path: str, raw: bytes,
+             parsed: openai_requests.InferenceRequest, clock: _Clock,
+             stream_ended: Callable[[], None]) -> Response | _Failure:
     """One node's try. Frees the node's slot when done, except for a stream: its relay owns it then."""
     sent = time.perf_counter()
     try:
@@ -221,7 +227,7 @@ def _attempt(state: Inference, target: NodeTarget, path: str, raw: bytes, stream
         clock.upstream += time.perf_counter() - sent
         return _fail(state, target, exc.detail, exc.timeout)
     try:
-        return _answer(state, target, exchange, stream, clock, sent, stream_ended)
+        return _answer(state, target, exchange, parsed, clock, sent, stream_ended)
     except NodeUnreachable as exc:
         exchange.finish(complete=False)
         clock.upstream += time.perf_counter() - sent
@@ -232,8 +238,8 @@ def _attempt(state: Inference, target: NodeTarget, path: str, raw: bytes, stream
         raise
 
 
-def _answer(state: Inference, target: NodeTarget, exchange: Exchange, stream: bool, clock: _Clock,
-            sent: float, stream_ended: Callable[[], None]) -> Response | _Failure:
+def _answer(state: Inference, target: NodeTarget, exchange: Exchange, parsed: openai_requests.InferenceRequest,
+            clock: _Clock, sent: float, stream_ended: Callable[[], None]) -> Response | _Failure:
     response = exchange.response
     status = response.status
     if status >= 500 or status == 401:
@@ -242,7 +248,7 @@ def _answer(state: Inference, target: NodeTarget, exchange: Exchange, stream: bo
         if status == 401:
             state.table.invalidate()  # the node registered again: its token changed
         return _fail(state, target, f"HTTP {status}", answer=answer)
-    if stream and status == 200 and "text/event-stream" in (response.getheader("Content-Type") or ""):
+    if parsed.stream and status == 200 and "text/event-stream" in (response.getheader("Content-Type") or ""):
         buffer = _EventBuffer()
         first = _first_events(response, buffer)
         clock.upstream += time.perf_counter() - sent
@@ -252,7 +258,7 @@ def _answer(state: Inference, target: NodeTarget, exchange: Exchange, stream: bo
             stream_ended()
 
         relay = _Relay(first, buffer, exchange, release, _interruption_messages(state),
-                       state.capture_bytes)
+                       state.capture_bytes, parsed.strip_usage and state.recording)
         return Response(relay, 200, headers={**_STREAM_HEADERS, **clock.headers()}, content_type="text/event-stream")
     try:
         body = _read_answer(response)
@@ -428,8 +434,9 @@ class _Relay:
     are given back exactly once — also when the stream is closed before it was ever started."""
 
     def __init__(self, first: bytes, buffer: _EventBuffer, exchange: Exchange, release: Callable[[bool], None],
-                 interrupted: dict[str, bytes], capture_limit: int) -> None:
+                 interrupted: dict[str, bytes], capture_limit: int, strip_usage: bool = False) -> None:
         self._exchange = exchange
+        self._strip_usage = strip_usage
         self._release = release
         self._finished = False
         self._events = self._run(first, buffer, interrupted)
@@ -443,12 +450,16 @@ class _Relay:
         return self
 
     def __next__(self) -> bytes:
-        chunk = next(self._events)
-        room = self._capture_limit - len(self.captured)
-        if room > 0:
-            self.captured += chunk[:room]
-        self._capture_cut = self._capture_cut or len(chunk) > room
-        return chunk
+        while True:
+            chunk = next(self._events)
+            room = self._capture_limit - len(self.captured)  # the node's events, usage included
+            if room > 0:
+                self.captured += chunk[:room]
+            self._capture_cut = self._capture_cut or len(chunk) > room
+            if self._strip_usage:
+                chunk = without_usage(chunk)
+            if chunk:
+                return chunk
 
     def close(self) -> None:
         self._events.close()
@@ -501,6 +512,33 @@ class _Relay:
                 yield interrupted["broken"]
         finally:
             self._finish(complete, failed)
+
+
+_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null|"usage"\s*:\s*null\s*,?')
+
+
+def without_usage(events: bytes) -> bytes:
+    """Complete stream events as the client would have had them without asking for usage: no
+    `"usage": null` in each chunk, no usage chunk at the end. Only events still naming usage after
+    the cheap byte edit are decoded (the last one, normally)."""
+    events = _NULL_USAGE.sub(b"", events)
+    if b'"usage"' not in events:
+        return events
+    kept: list[bytes] = []
+    for event in re.split(rb"(?<=\n\n)|(?<=\r\n\r\n)", events):
+        if b'"usage"' in event and event.startswith(b"data:"):
+            try:
+                chunk = json.loads(event[5:])
+            except ValueError:
+                kept.append(event)
+                continue
+            if isinstance(chunk, dict) and "usage" in chunk:
+                if not chunk.get("choices"):
+                    continue  # the usage chunk itself
+                del chunk["usage"]
+                event = b"data: " + json.dumps(chunk, ensure_ascii=False).encode("utf-8") + b"\n\n"
+        kept.append(event)
+    return b"".join(kept)
 
 
 def stream_of(response: Response) -> _Relay | None:

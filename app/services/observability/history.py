@@ -4,16 +4,15 @@ The request path only hands an `Entry` to the `HistoryWriter` (`app.extensions["
 puts it on a bounded queue; a thread writes the queue in batches. So recording never delays a
 request, and when the database is slow or down the request is served anyway: the entry is dropped,
 counted (`llm_router_history_dropped`) and logged (once a minute at most). Metadata and bodies are
-stored apart (`RequestRecord`, `RequestBody`), so lists never read bodies.
+stored apart (`RequestRecord`, `RequestBody`), so lists never read bodies. Each batch also adds to
+the per-minute and per-hour rollups (`rollups`) in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,13 +24,17 @@ from sqlalchemy import delete, insert, select
 
 from ...database import RequestBody, RequestRecord, utcnow
 from ...extensions import db
+from . import fleet_samples, rollups
+from .process_thread import ProcessThread
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000  # entries waiting to be written; beyond it they are dropped, not waited for
 BATCH_SIZE = 500
 BATCH_SECONDS = 0.5
-PURGE_SLICE = 2_000  # rows deleted per transaction, so that a purge never holds writers up for long
+WRITE_SLICE = 50  # entries per transaction
+PURGE_SLICE = 500  # rows deleted per transaction, so that a purge never holds writers up for long
+ROLLUP_HOURS_DAYS = 35  # hourly rollups outlive the rows: the 7-day overview compares with the 7 days before
 _WARN_EVERY_SECONDS = 60.0
 
 
@@ -97,14 +100,12 @@ class HistoryWriter:
         self._max_body = max_body_bytes
         self._dropped = dropped
         self._queue: queue.Queue[Entry | None] = queue.Queue(QUEUE_SIZE)  # None: stop
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
+        self._thread = ProcessThread(self._run, "request-history")
         self._last_warning = 0.0
 
     def add(self, entry: Entry) -> None:
         """Never blocks and never raises into the request."""
-        self._ensure_thread()
+        self._thread.ensure()
         try:
             self._queue.put_nowait(entry)
         except queue.Full:
@@ -112,10 +113,9 @@ class HistoryWriter:
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued and end the thread (an app that is done with: tests make many)."""
-        if self._thread is not None and self._pid == os.getpid():
+        if self._thread.running_here:
             self._queue.put(None)
             self._thread.join(timeout)
-            self._thread = None
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every entry added so far is written (or dropped); False if `timeout` passed first."""
@@ -123,15 +123,6 @@ class HistoryWriter:
         while self._queue.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.01)
         return not self._queue.unfinished_tasks
-
-    def _ensure_thread(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._run, name="request-history", daemon=True)
-                self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -153,13 +144,20 @@ class HistoryWriter:
                     self._queue.put(None)
                     break
                 batch.append(entry)
-            try:
-                self._write(batch)
-            except Exception as exc:  # noqa: BLE001 - the history must never stop the router
-                self._lose(len(batch), f"writing to the database failed ({type(exc).__name__}: {exc})")
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            # Written a slice at a time, each its own transaction, with a pause between: under gevent
+            # this thread is a greenlet of the worker's one OS thread, and a slice (its JSON work and
+            # the body search index's trigrams) holds the worker's requests up for a few ms, not a
+            # whole batch's hundred.
+            for first in range(0, len(batch), WRITE_SLICE):
+                chunk = batch[first:first + WRITE_SLICE]
+                try:
+                    self._write(chunk)
+                except Exception as exc:  # noqa: BLE001 - the history must never stop the router
+                    self._lose(len(chunk), f"writing to the database failed ({type(exc).__name__}: {exc})")
+                finally:
+                    for _ in chunk:
+                        self._queue.task_done()
+                time.sleep(0)  # a yield to the worker's requests (gevent); nothing for a real thread
 
     def _rows(self, entry: Entry) -> tuple[dict[str, Any], dict[str, Any]]:
         """The entry's record and bodies rows (plain dicts: one multi-row INSERT each per batch)."""
@@ -183,8 +181,12 @@ class HistoryWriter:
         rows = [self._rows(entry) for entry in batch]
         with self._app.app_context():
             try:
-                db.session.execute(insert(RequestRecord), [record for record, _bodies in rows])
-                db.session.execute(insert(RequestBody), [bodies for _record, bodies in rows])
+                # Core inserts on the session's connection: the ORM's bulk path costs more per row
+                # than SQLite does.
+                connection = db.session.connection()
+                connection.execute(insert(RequestRecord.__table__), [record for record, _bodies in rows])
+                connection.execute(insert(RequestBody.__table__), [bodies for _record, bodies in rows])
+                rollups.add(db.session, [record for record, _bodies in rows])
                 db.session.commit()
             except Exception:
                 db.session.rollback()
@@ -267,6 +269,11 @@ def purge(app: Flask, days: float, now: datetime | None = None, slice_size: int 
                                execution_options={"synchronize_session": False})
             db.session.commit()
             removed += len(ids)
+    with app.app_context():
+        hour_cutoff = (now or utcnow()) - timedelta(days=max(days, ROLLUP_HOURS_DAYS))
+        rollups.purge(db.session, minute_cutoff=cutoff, hour_cutoff=hour_cutoff)
+        fleet_samples.purge(db.session, minute_cutoff=cutoff, hour_cutoff=hour_cutoff)
+        db.session.commit()
     if removed:
         log.info("request history: removed %d request(s) older than %g days", removed, days)
     return removed

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import ColumnElement, Select, exists, literal_column, or_, select
+from sqlalchemy import text as text_sql
 
 from ...database import RequestBody, RequestRecord, iso_utc
 from ...errors import ApiError
@@ -79,10 +80,31 @@ def filtered(args: Mapping[str, str]) -> Select:
         query = query.where(or_(RequestRecord.id == args["request_id"],
                                 RequestRecord.client_request_id == args["request_id"]))
     if args.get("q"):
-        pattern = _like(args["q"])
-        query = query.where(exists().where(RequestBody.id == RequestRecord.id).where(or_(
-            RequestBody.request_body.like(pattern, escape="\\"), RequestBody.response_body.like(pattern, escape="\\"))))
+        query = query.where(_body_contains(args["q"]))
     return query
+
+
+def _trigrams(text: str, most: int = 16) -> str:
+    """An index query for the bodies holding every trigram of `text` (the first `most` distinct ones
+    narrow enough), each quoted so that nothing in `text` reads as query syntax."""
+    folded = text.lower()
+    grams = list(dict.fromkeys(folded[i:i + 3] for i in range(len(folded) - 2)))[:most]
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+
+
+def _body_contains(text: str) -> ColumnElement[bool]:
+    """Whether a request's bodies contain `text` (ASCII in any case). For three characters or more on
+    SQLite, the trigram index picks the candidates first, so every row is searched without reading
+    every body; shorter text, which no trigram holds, is scanned for."""
+    pattern = _like(text)
+    contains = or_(RequestBody.request_body.like(pattern, escape="\\"),
+                   RequestBody.response_body.like(pattern, escape="\\"))
+    if len(text) >= 3 and db.session.get_bind().dialect.name == "sqlite":
+        candidates = text_sql("SELECT rowid FROM request_bodies_search WHERE request_bodies_search MATCH :grams")
+        matching = select(RequestBody.id).where(
+            literal_column("request_bodies.rowid").in_(candidates.bindparams(grams=_trigrams(text))), contains)
+        return RequestRecord.id.in_(matching)
+    return exists().where(RequestBody.id == RequestRecord.id).where(contains)
 
 
 def _limit(args: Mapping[str, str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -74,3 +75,20 @@ def test_a_record_with_its_bodies(app, rows):
         with pytest.raises(ApiError) as missing:
             history_queries.detail("nope")
     assert missing.value.status == 404
+
+
+def test_text_search_finds_any_substring_in_every_body(app):
+    writer = HistoryWriter(app, 4096, lambda count: None)
+    bodies = {"ja": "東京タワーの高さは？", "quote": 'say "hi" to 100% of _all_', "mixed": "Hello WORLD"}
+    for name, content in bodies.items():
+        writer.add(Entry(id=name, at=utcnow(), endpoint="/v1/chat/completions", status=200,
+                         request_raw=json.dumps({"prompt": content}).encode(),
+                         answer_raw=b'{"choices": [{"text": "answer of ' + name.encode() + b'"}]}'))
+    assert writer.flush()
+    assert ids(app, q="タワー") == ["ja"] and ids(app, q="東京") == ["ja"]  # two characters: scanned, not indexed
+    assert ids(app, q="0% o") == ["quote"] and ids(app, q="_all") == ["quote"]  # no wildcards
+    assert ids(app, q='hi" OR "x') == []  # text, not the index's query syntax
+    assert ids(app, q="hello world") == ["mixed"]  # any case
+    assert ids(app, q="answer of mix") == ["mixed"]  # the response body too
+    assert ids(app, q="タワー", model="other") == []  # with the other filters
+    assert ids(app, q="zzz") == []
