@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from node_agent.agent import Agent
 from node_agent.config import ConfigError, parse_config
+from node_agent.logs import configure_file_logging
 
 log = logging.getLogger("node_agent")
 
@@ -32,6 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"llm-router node agent: configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        configure_file_logging(config.log_dir, config.log_file_bytes, config.log_file_count)
+    except OSError as exc:
+        log.error("cannot start: the log folder %s is unusable (%s); check --log-dir / LLM_NODE_LOG_DIR",
+                  config.log_dir, exc.strerror or exc)
+        return 1
     logging.getLogger("urllib3").setLevel(logging.WARNING)  # connection pool chatter, even at DEBUG
     threading.excepthook = _log_thread_crash
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from node_agent import __version__, system
-from node_agent.config import Config
+from node_agent.config import LOG_DIR_NAME, Config
 from node_agent.downloader import Downloader
 from node_agent.inference import EngineManager
+from node_agent.logs import LogQueries
 from node_agent.router_client import RouterClient
 from node_agent.server import NodeServer, make_server
 from node_agent.store import ModelStore
@@ -81,7 +82,8 @@ class Agent:
         Path(self.config.models_dir).mkdir(parents=True, exist_ok=True)
         self.store.purge_trash()
         self.server = make_server(self.config.listen_host, self.config.listen_port, self.token, self.status,
-                                  self.wake, self.engines).start()
+                                  self.wake, self.engines,
+                                  LogQueries(self.config.log_dir or Path(self.config.models_dir) / LOG_DIR_NAME)).start()
         self.url = self.config.advertised(self.server.port)
         self.sync = SyncLoop(self.store, self.downloader, self.client, self.config.sync_interval,
                              on_unready=self.engines.unload)

@@ -31,6 +31,9 @@ DEFAULT_MODELS_DIR = "./node-models"
 DEFAULT_HUB = "https://huggingface.co"
 DEFAULT_SYNC_INTERVAL = 10.0
 DEFAULT_ENGINES = "llama_cpp,ctranslate2"
+DEFAULT_LOG_FILE_BYTES = 10 * 1024 * 1024
+DEFAULT_LOG_FILE_COUNT = 5
+LOG_DIR_NAME = ".logs"  # inside the models directory: a dot name, which the model store never touches
 
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
@@ -57,6 +60,9 @@ class Config:
     memory_bytes: int | None  # None: detect
     engines: tuple[str, ...]
     log_level: str
+    log_dir: str = ""  # JSON-lines log (node_agent/logs.py); "" means <models_dir>/.logs
+    log_file_bytes: int = DEFAULT_LOG_FILE_BYTES
+    log_file_count: int = DEFAULT_LOG_FILE_COUNT
 
     def advertised(self, bound_port: int) -> str:
         """The URL the router should call: the explicit one, else derived from the listen address.
@@ -106,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--memory-bytes", help="memory to report instead of the detected total [LLM_NODE_MEMORY_BYTES]")
     add("--engines", help=f"comma-separated engines this node runs [LLM_NODE_ENGINES] (default {DEFAULT_ENGINES})")
     add("--log-level", help=f"one of {', '.join(LOG_LEVELS)} [LLM_NODE_LOG_LEVEL] (default INFO)")
+    add("--log-dir", help=f"where the JSON-lines log node.log and its rotated files are kept, served to the "
+                          f"router by GET /v0/logs [LLM_NODE_LOG_DIR] (default <models dir>/{LOG_DIR_NAME})")
+    add("--log-file-bytes", help=f"size at which node.log is rotated [LLM_NODE_LOG_FILE_BYTES] "
+                                 f"(default {DEFAULT_LOG_FILE_BYTES})")
+    add("--log-file-count", help=f"log files kept, node.log included (at least 2) [LLM_NODE_LOG_FILE_COUNT] "
+                                 f"(default {DEFAULT_LOG_FILE_COUNT})")
     return parser
 
 
@@ -150,6 +162,12 @@ def _memory(value: str | None) -> int | None:
     return int(value)
 
 
+def _whole(value: str, minimum: int, what: str) -> int:
+    if not value.isdigit() or int(value) < minimum:
+        raise ConfigError(f"{what} must be a whole number of at least {minimum}, not {value!r}")
+    return int(value)
+
+
 def _engines(value: str) -> tuple[str, ...]:
     engines = tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
     unknown = [engine for engine in engines if engine not in ENGINES]
@@ -185,6 +203,12 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"--log-level / LLM_NODE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
                           f"not {log_level!r}")
+    models_dir: str = _pick(args.models_dir, env, "LLM_NODE_MODELS_DIR", DEFAULT_MODELS_DIR)  # type: ignore[assignment]
+    log_dir = _pick(args.log_dir, env, "LLM_NODE_LOG_DIR") or os.path.join(models_dir, LOG_DIR_NAME)
+    log_file_bytes = _whole(_pick(args.log_file_bytes, env, "LLM_NODE_LOG_FILE_BYTES",  # type: ignore[arg-type]
+                                  str(DEFAULT_LOG_FILE_BYTES)), 1024, "--log-file-bytes / LLM_NODE_LOG_FILE_BYTES")
+    log_file_count = _whole(_pick(args.log_file_count, env, "LLM_NODE_LOG_FILE_COUNT",  # type: ignore[arg-type]
+                                  str(DEFAULT_LOG_FILE_COUNT)), 2, "--log-file-count / LLM_NODE_LOG_FILE_COUNT")
     return Config(
         router_url=_url(router_url, "--router-url / LLM_NODE_ROUTER_URL"),
         api_key=api_key,
@@ -192,7 +216,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         listen_port=port,
         advertise_url=_url(advertise, "--advertise-url / LLM_NODE_ADVERTISE_URL") if advertise else None,
         name=name,
-        models_dir=_pick(args.models_dir, env, "LLM_NODE_MODELS_DIR", DEFAULT_MODELS_DIR),  # type: ignore[arg-type]
+        models_dir=models_dir,
         platform=platform,
         hub_endpoint=_url(_pick(args.hub_endpoint, env, "HF_ENDPOINT", DEFAULT_HUB), "--hub-endpoint / HF_ENDPOINT"),
         hf_token=env.get("HF_TOKEN") or None,
@@ -201,4 +225,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         memory_bytes=_memory(_pick(args.memory_bytes, env, "LLM_NODE_MEMORY_BYTES")),
         engines=_engines(_pick(args.engines, env, "LLM_NODE_ENGINES", DEFAULT_ENGINES)),  # type: ignore[arg-type]
         log_level=log_level,
+        log_dir=log_dir,
+        log_file_bytes=log_file_bytes,
+        log_file_count=log_file_count,
     )

@@ -25,11 +25,12 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from node_agent import __version__
 from node_agent.engines.common import UnsupportedRequest
 from node_agent.inference import EngineManager, EngineUnavailable, ModelNotReady
+from node_agent.logs import QueryProblem, serving
 from node_agent.openai_api import (
     RequestError,
     embeddings_body,
@@ -59,6 +60,7 @@ class NodeServer(ThreadingHTTPServer):
     status():  the body of GET /v0/status
     on_sync(): called for POST /v0/sync (must return quickly: it only wakes the sync loop)
     engines:   serves /v1 (None: the inference endpoints answer 404)
+    logs:      answers GET /v0/logs from parse_qs-style parameters (node_agent/logs.py; None: 404)
     """
 
     daemon_threads = True  # open keep-alive connections must not delay shutdown
@@ -66,9 +68,11 @@ class NodeServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], token: Callable[[], str | None],
                  status: Callable[[], dict[str, Any]], on_sync: Callable[[], None],
-                 engines: EngineManager | None = None) -> None:
+                 engines: EngineManager | None = None,
+                 logs: Callable[[dict[str, list[str]]], dict[str, Any]] | None = None) -> None:
         self.token = token
         self.engines = engines
+        self.logs = logs
         self.status = status
         self.on_sync = on_sync
         self._thread: threading.Thread | None = None
@@ -97,9 +101,10 @@ class NodeServer(ThreadingHTTPServer):
 
 
 def make_server(host: str, port: int, token: Callable[[], str | None], status: Callable[[], dict[str, Any]],
-                on_sync: Callable[[], None], engines: EngineManager | None = None) -> NodeServer:
+                on_sync: Callable[[], None], engines: EngineManager | None = None,
+                logs: Callable[[dict[str, list[str]]], dict[str, Any]] | None = None) -> NodeServer:
     """Bind `host:port` (port 0 picks a free one; see `.port`). Raises OSError when it cannot bind."""
-    return NodeServer((host, port), token, status, on_sync, engines)
+    return NodeServer((host, port), token, status, on_sync, engines, logs)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -202,6 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
         routes: dict[str, dict[str, Callable[[], None]]] = {
             "/v0/status": {"GET": self._status},
             "/v0/sync": {"POST": self._sync},
+            "/v0/logs": {"GET": self._logs},
             "/v1/chat/completions": {"POST": lambda: self._generate("chat")},
             "/v1/completions": {"POST": lambda: self._generate("completions")},
             "/v1/embeddings": {"POST": self._embeddings},
@@ -214,13 +220,24 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}.",
                                {"Allow": ", ".join(methods)})
         try:
-            handler()
+            # The router's id of an inference request goes with every log record made while serving it.
+            with serving(self.headers.get("X-Request-Id") if path.startswith("/v1/") else None):
+                handler()
         except Exception:
             log.exception("%s %s failed", self.command, path)
             self._error(500, "internal_error", "The node could not answer; see its log.")
 
     def _status(self) -> None:
         self._json(200, self.server.status())
+
+    def _logs(self) -> None:
+        if self.server.logs is None:
+            return self._error(404, "not_found", "This node keeps no log files.")
+        try:
+            page = self.server.logs(parse_qs(urlsplit(self.path).query, keep_blank_values=True))
+        except QueryProblem as exc:
+            return self._error(400, "invalid_query", exc.message, param=exc.param)
+        self._json(200, page)
 
     def _sync(self) -> None:
         self.server.on_sync()

@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
+from flask import g, has_app_context
+
 # Idle connections older than this are dropped, not reused: the node agent closes keep-alive
 # connections idle for 60 s, and reusing one it is about to close would waste a round trip.
 IDLE_SECONDS = 30.0
@@ -269,9 +271,11 @@ class NodeConnections:
     def post(self, target: NodeTarget, path: str, body: bytes) -> Exchange:
         """Send the body; returns once the node's status line and headers have arrived."""
         key = target.key
+        request_id = _request_id()  # the node logs it with what it does for this request
         data = (f"POST {target.base_path}{path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
                 f"Authorization: {target.authorization}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+                + (f"X-Request-Id: {request_id}\r\n" if request_id else "")
+                + f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
         sock = self._take_idle(key)
         if sock is not None:
             try:
@@ -303,6 +307,13 @@ class NodeConnections:
         for connections in idle.values():
             for sock, _since in connections:
                 _close(sock)
+
+
+def _request_id() -> str | None:
+    """The router's id of the `/v1` request being served (hex, set by observability.recording), if any."""
+    request_id = g.get("request_id") if has_app_context() else None
+    valid = isinstance(request_id, str) and request_id.isascii() and request_id.isalnum() and len(request_id) <= 64
+    return request_id if valid else None
 
 
 def _abandon(sock: socket.socket, response: http.client.HTTPResponse | None) -> None:
