@@ -2,9 +2,9 @@
 
 gunicorn runs several worker processes, each with this scheduler. Every worker refreshes its own
 in-memory Hugging Face statistics (cheap: the answers are shared through the requests-cache file).
-Node polling must happen once per interval, not once per worker: only the worker holding
-`instance/scheduler.lock` polls; the others keep trying to take the lock, so when that worker
-dies (and the lock with it), another one takes over within a few seconds.
+Node polling (and judging alerts) must happen once per interval, not once per worker: only the
+worker holding `instance/scheduler.lock` polls; the others keep trying to take the lock, so when that
+worker dies (and the lock with it), another one takes over within a few seconds.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def refresh_hub_stats(app: Flask) -> None:
 
 def _become_poller(app: Flask, scheduler: BackgroundScheduler, stop: threading.Event) -> None:
     from .services.fleet.polling import poll_job
+    from .services.observability.alert_webhook import AlertWebhook
+    from .services.observability.alerts import evaluate_job
+    from .services.observability.fleet_samples import sample_job
     from .services.observability.history import purge_job
 
     lock = FileLock(str(Path(app.instance_path) / "scheduler.lock"))
@@ -49,6 +52,14 @@ def _become_poller(app: Flask, scheduler: BackgroundScheduler, stop: threading.E
         app.extensions["scheduler_lock"] = lock  # held for the life of this process
         scheduler.add_job(poll_job, "interval", args=[app], id="poll_nodes", seconds=app.config["NODE_POLL_SECONDS"],
                           next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
+        # Alerts are judged by the leader only (one alert per condition, not one per worker), as often as
+        # the nodes are polled; its webhook sender lives in this process, made after gunicorn's fork.
+        if app.config.get("ALERT_WEBHOOK_URL"):
+            app.extensions["alert_webhook"] = AlertWebhook(app.config["ALERT_WEBHOOK_URL"])
+        scheduler.add_job(evaluate_job, "interval", args=[app], id="evaluate_alerts",
+                          seconds=app.config["NODE_POLL_SECONDS"], max_instances=1, coalesce=True)
+        scheduler.add_job(sample_job, "interval", args=[app], id="sample_fleet",  # the overview's fleet graphs
+                          seconds=app.config["NODE_POLL_SECONDS"], max_instances=1, coalesce=True)
         scheduler.add_job(purge_job, "interval", args=[app], id="purge_history", seconds=HISTORY_PURGE_SECONDS,
                           next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
         log.info("process %d polls the nodes every %s s", os.getpid(), app.config["NODE_POLL_SECONDS"])

@@ -50,11 +50,11 @@ def test_a_node_going_offline_shows_on_the_open_page(router: RouterProcess, node
     audit("Nodes, one node online")
     node.stop()
     expect(row.locator("[data-state=offline]")).to_be_visible(timeout=15_000)
-    expect(page.locator("#node-toasts")).to_contain_text("Node gpu-box is offline.")
+    expect(page.locator("#toasts")).to_contain_text("Node gpu-box is offline.")
     expect(row).to_contain_text("No figures while offline")
     audit("Nodes, node offline, with its notice")
-    page.locator("#node-toasts").get_by_role("button", name="Dismiss").click()
-    expect(page.locator("#node-toasts .toast")).to_have_count(0)
+    page.locator("#toasts").get_by_role("button", name="Dismiss").click()
+    expect(page.locator("#toasts .toast")).to_have_count(0)
 
 
 def test_the_page_in_japanese_passes_axe(router: RouterProcess, node: NodeImitation, page: Page, audit):
@@ -126,5 +126,5 @@ def test_a_node_page_draws_its_history_and_follows_the_node(router: RouterProces
 
     node.stop()
     expect(page.locator("[data-node-fragment] [data-state=offline]")).to_be_visible(timeout=15_000)
-    expect(page.locator("#node-toasts .toast")).to_have_count(1)
+    expect(page.locator("#toasts .toast")).to_have_count(1)
     audit("Node page, node offline")

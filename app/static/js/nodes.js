@@ -4,16 +4,17 @@
  * The server renders the part that changes (a Jinja partial for the page and for its fragment URL,
  * in the element marked data-node-fragment); this script only swaps that HTML in, keeping keyboard
  * focus where it was, and compares each node's data-online before and after to show a notice (a
- * toast that stays until dismissed). Removing is a plain form POST from the dialog; the script only
- * points the form at the chosen node.
+ * toast from ui.js, in the layout's toast region, that stays until dismissed). These pages tell of
+ * their own nodes going offline sooner and with the way back ("online again"), so they claim the
+ * node_offline alerts of the nodes they show (ui.js ownAlerts): the shared alert poller (alerts.js)
+ * shows no second toast for the same event. Removing is a plain form POST from the dialog; the
+ * script only points the form at the chosen node.
  */
-import {fetchFragment, fill, findByKey, focusKey, pollEvery, pollInterval, swapKeepingFocus, uiStrings} from "./ui.js";
-
-const MAX_TOASTS = 5;
+import {fetchFragment, fill, findByKey, focusKey, ownAlerts, pollEvery, pollInterval, swapKeepingFocus, toast,
+  uiStrings} from "./ui.js";
 
 function start(list) {
   const strings = uiStrings();
-  const toasts = document.getElementById("node-toasts");
   const dialog = document.getElementById("remove-node-dialog");
 
   let lastHtml = list.innerHTML;
@@ -28,32 +29,16 @@ function start(list) {
     return states;
   }
 
-  function toast(message, offline) {
-    const item = document.createElement("div");
-    item.className = "toast" + (offline ? " toast--offline" : "");
-    const text = document.createElement("p");
-    text.className = "toast__text";
-    text.textContent = message;
-    const dismiss = document.createElement("button");
-    dismiss.type = "button";
-    dismiss.className = "button button--secondary button--small";
-    dismiss.textContent = toasts.dataset.dismiss;
-    dismiss.addEventListener("click", function () {
-      item.remove();
-      list.focus({preventScroll: true});
-    });
-    item.append(text, dismiss);
-    toasts.append(item);
-    while (toasts.childElementCount > MAX_TOASTS) {
-      toasts.firstElementChild.remove();
-    }
-  }
+  ownAlerts(function (alert) {
+    return alert.kind === "node_offline" && onlineByNode().has(alert.details && alert.details.node_id);
+  });
 
   function reportChanges(before, after) {
     for (const [id, now] of after) {
       const earlier = before.get(id);
       if (earlier && earlier.online !== now.online) {
-        toast(fill(now.online ? strings.cameOnline : strings.wentOffline, {name: now.name}), !now.online);
+        toast(fill(now.online ? strings.cameOnline : strings.wentOffline, {name: now.name}),
+              {tone: now.online ? "success" : "danger"});
       }
     }
   }
