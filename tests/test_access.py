@@ -106,6 +106,14 @@ ROUTES = [
     Route("GET", "/v0/metrics", "/v0/metrics", "metrics", 200, setup=("node",)),
     Route("GET", "/v0/requests", "/v0/requests?status=error", "view", 200),
     Route("GET", "/v0/requests/<request_id>", "/v0/requests/0123456789abcdef0123456789abcdef", "view", 404),
+    Route("GET", "/v0/alerts", "/v0/alerts?active=1", "view", 200),
+    Route("GET", "/v0/overview", "/v0/overview?window=24h", "view", 200),
+    Route("POST", "/v0/logs/query", "/v0/logs/query", "view", 200, json={"source": "router", "level": "error"}),
+    Route("GET", "/v0/log-filters", "/v0/log-filters", "view", 200),
+    # Saved filters belong to users: a key without one saves none (it may still delete, as an admin).
+    Route("POST", "/v0/log-filters", "/v0/log-filters", "view", 201, json={"name": "errors", "query": {}},
+          overrides={"admin_key": 403}),
+    Route("DELETE", "/v0/log-filters/<int:filter_id>", "/v0/log-filters/999999", "view", 404),
     # /v1
     Route("GET", "/v1/models", "/v1/models", "inference", 200),
     Route("GET", "/v1/models/<path:model_id>", f"/v1/models/{MODEL}", "inference", 404, setup=("model",)),
@@ -117,7 +125,7 @@ ROUTES = [
     Route("POST", "/v1/embeddings", "/v1/embeddings", "inference", 503, setup=("model",),
           json={"model": MODEL, "input": "Hello"}),
     # pages
-    Route("GET", "/", "/", "view", 302),
+    Route("GET", "/", "/", "view", 200),  # the Overview
     Route("GET", "/models", "/models", "view", 200),
     Route("GET", "/models/_hub", "/models/_hub", "view", 200),
     Route("GET", "/models/local", "/models/local", "view", 200),
@@ -127,6 +135,9 @@ ROUTES = [
     Route("GET", "/nodes/<node_id>", "/nodes/{node}", "view", 200, setup=("node",)),
     Route("GET", "/nodes/<node_id>/_summary", "/nodes/{node}/_summary", "view", 200, setup=("node",)),
     Route("POST", "/nodes/<node_id>/remove", "/nodes/{node}/remove", "admin", 302, setup=("node",)),
+    Route("GET", "/requests", "/requests?status=error", "view", 200),
+    Route("GET", "/requests/<request_id>", "/requests/0123456789abcdef0123456789abcdef", "view", 404),
+    Route("GET", "/logs", "/logs", "view", 200, setup=("node",)),
     Route("GET", "/lang/<code>", "/lang/ja?next=/models", "public", 302),
     Route("GET", "/login", "/login", "public", 200,
           overrides={"viewer_session": 302, "admin_session": 302, "viewer_jwt": 302, "admin_jwt": 302}),

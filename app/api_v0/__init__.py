@@ -4,4 +4,5 @@ from flask import Blueprint
 
 bp = Blueprint("api_v0", __name__, url_prefix="/v0")
 
-from . import api_keys, auth, history, metrics, models, nodes, users  # noqa: E402,F401
+from . import (alerts, api_keys, auth, history, log_filters, logs, metrics, models, nodes,  # noqa: E402,F401
+               overview, users)

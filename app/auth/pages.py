@@ -20,7 +20,7 @@ bp.register_error_handler(CSRFError, csrf_error_page)  # a login form without th
 @access(Access.PUBLIC)
 def login():
     target = request.values.get("next")
-    target = target if is_local_path(target) else url_for("dashboard.index")
+    target = target if is_local_path(target) else url_for("dashboard.overview_page")
     if request.method == "GET":
         if current_principal().user is not None:
             return redirect(target)

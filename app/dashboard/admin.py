@@ -101,7 +101,7 @@ def change_user_role(user_id: int):
     _stay_signed_in(user)
     flash(_("The role of %(name)s is now %(role)s.", name=user.username, role=role_label(user.role)), "success")
     # Who demoted themselves may no longer open the Users page.
-    target = "dashboard.users_page" if current_principal().may(Access.ADMIN) else "dashboard.index"
+    target = "dashboard.users_page" if current_principal().may(Access.ADMIN) else "dashboard.overview_page"
     return redirect(url_for(target))
 
 

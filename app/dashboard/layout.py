@@ -1,11 +1,11 @@
-"""What the dashboard's pages share: the page context of base.html, the start page, the language
+"""What the dashboard's pages share: the page context of base.html, the language
 switch, and the page shown for a form without this site's CSRF token."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, current_app, g, redirect, request, url_for
+from flask import abort, current_app, g, redirect, request
 from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
 
@@ -37,12 +37,6 @@ def page_context() -> dict:
         "can_chat": principal is not None and principal.may(Access.USER),
         "auth_disabled": current_app.config["AUTH_DISABLED"],
     }
-
-
-@bp.get("/")
-@access(Access.VIEW)
-def index():
-    return redirect(url_for("dashboard.models_hub"))
 
 
 @bp.get("/lang/<code>")

@@ -58,8 +58,10 @@ SAVED = {
 
 @pytest.fixture(scope="module")
 def router(tmp_path_factory: pytest.TempPathFactory, hub) -> Iterator[RouterProcess]:
-    """One router for the module (no node: no model is ever ready), with a viewer besides the admin."""
-    process = start_router(tmp_path_factory.mktemp("playground"), hub.url)
+    """One router for the module (no node: no model is ever ready), with a viewer besides the admin. Its
+    chats all fail with 503: no error-rate alert (whose toast would cover the page's controls while axe
+    looks at them; toasts are audited in test_alerts.py)."""
+    process = start_router(tmp_path_factory.mktemp("playground"), hub.url, {"LLM_ROUTER_ALERT_ERROR_RATE": "1"})
     create_user_via_api(process, VIEWER_USERNAME, VIEWER_PASSWORD, "viewer")
     yield process
     process.stop()

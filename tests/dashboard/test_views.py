@@ -47,10 +47,11 @@ def register(client, **body) -> dict:
 
 # --- Model Hub ------------------------------------------------------------------------------------
 
-def test_root_redirects_to_the_model_hub(client):
+def test_root_is_the_overview_and_links_to_the_model_hub(client):
     response = client.get("/")
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/models"
+    assert response.status_code == 200
+    assert 'aria-current="page">Overview</a>' in response.get_data(as_text=True)
+    assert '<li><a href="/models"' in response.get_data(as_text=True)
 
 
 def test_model_hub_shows_every_catalog_entry_in_file_order(client):

@@ -91,6 +91,35 @@ STATUS = {"version": "0.1.1", "active_requests": 2,
                                 "memory_total_bytes": 24 * GiB}]}}
 
 
+def add_rollup(start, resolution: int = 60, **sums: int) -> None:
+    """A rollup row (per minute by default) as the history writer leaves it, with the given sums
+    (`requests`, `errors`, `refused`, ...). Call inside an app context."""
+    from app.database import RequestRollup
+    from app.extensions import db
+
+    db.session.merge(RequestRollup(resolution=resolution, start=start, **{"requests": 0, "errors": 0,
+                                                                         "client_errors": 0, "refused": 0, **sums}))
+    db.session.commit()
+
+
+def add_request_record(request_body: str = "", response_body: str = "", truncated: bool = False, **fields) -> str:
+    """A request history row with its bodies, as the history writer leaves it, for what a real request
+    cannot easily produce (failover, an old time, many rows); returns its id. Call inside an app context."""
+    import secrets
+
+    from app.database import RequestBody, RequestRecord, utcnow
+    from app.extensions import db
+
+    record = {"id": secrets.token_hex(16), "at": utcnow(), "endpoint": "/v1/chat/completions", "status": 200,
+              "failed_nodes": [], "duration_ms": 12.0, "queue_ms": 0.0, **fields}
+    db.session.add(RequestRecord(**record))
+    db.session.flush()  # the record first: the bodies' row refers to it
+    db.session.add(RequestBody(id=record["id"], request_body=request_body, response_body=response_body,
+                               truncated=truncated))
+    db.session.commit()
+    return record["id"]
+
+
 def get(client, path: str, lang: str | None = None, **kwargs) -> str:
     if lang:
         client.set_cookie("lang", lang)

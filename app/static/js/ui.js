@@ -192,3 +192,65 @@ export async function writeClipboard(text) {
   }
   return false;
 }
+
+/* --- Toasts: notices that stay until dismissed (#toasts, in every page's layout) -------------------
+ * One implementation for every page: the shared alert poller (alerts.js) and the Nodes pages (nodes.js).
+ * The region is a polite live region, so each new toast's sentence is read out without taking the
+ * focus; its Dismiss button is in the tab order, described by the sentence. */
+
+const MAX_TOASTS = 5;
+
+/* Shows `message` as a toast; `options.tone` is "danger" (a problem), "success" or "info" (default).
+ * Returns the toast element. The oldest goes when more than MAX_TOASTS are showing. */
+export function toast(message, options) {
+  const region = document.getElementById("toasts");
+  if (!region) {
+    return null;
+  }
+  const tone = (options && options.tone) || "info";
+  const item = document.createElement("div");
+  item.className = "toast toast--" + tone;
+  const text = document.createElement("p");
+  text.className = "toast__text";
+  text.id = "toast-" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+  text.textContent = message;
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.className = "button button--secondary button--small toast__dismiss";
+  dismiss.textContent = region.dataset.dismiss; // translated by base.html
+  dismiss.setAttribute("aria-describedby", text.id);
+  dismiss.addEventListener("click", function () { dismissToast(item); });
+  item.append(text, dismiss);
+  region.append(item);
+  while (region.childElementCount > MAX_TOASTS) {
+    region.firstElementChild.remove();
+  }
+  return item;
+}
+
+/* Removes a toast. When its button had the focus, the focus goes to the next toast's button (or the
+ * previous one's), and to the page's main content when none is left: never lost on <body>. */
+export function dismissToast(item) {
+  const hadFocus = item.contains(document.activeElement);
+  const neighbour = item.nextElementSibling || item.previousElementSibling;
+  item.remove();
+  if (hadFocus) {
+    const target = (neighbour && neighbour.querySelector("button")) || document.getElementById("main");
+    if (target) {
+      target.focus({preventScroll: true});
+    }
+  }
+}
+
+const ownedAlerts = [];
+
+/* A page script that already tells of some alerts itself says so with a test on an alert record
+ * (GET /v0/alerts); the shared poller then shows no second toast for those. The Nodes pages toast a
+ * node going offline (and coming back) themselves, for the nodes they show. */
+export function ownAlerts(test) {
+  ownedAlerts.push(test);
+}
+
+export function isOwnedAlert(alert) {
+  return ownedAlerts.some(function (test) { return test(alert); });
+}
