@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,11 +36,26 @@ def refresh_hub_stats(app: Flask) -> None:
         log.debug("Hugging Face statistics known for %d of %d repos", known, len(set(repos)))
 
 
+def run_in_app(app: Flask, work: Callable[[], object], what: str) -> None:
+    """One run of a leader's job in an app context: a failure (a database hiccup) is logged, never
+    ends the job; the next run tries again."""
+    from .extensions import db
+
+    with app.app_context():
+        try:
+            work()
+        except Exception:  # noqa: BLE001 - the job must go on
+            db.session.rollback()
+            log.exception("%s failed; the next run tries again", what)
+        finally:
+            db.session.remove()
+
+
 def _become_poller(app: Flask, scheduler: BackgroundScheduler, stop: threading.Event) -> None:
     from .services.fleet.polling import poll_job
     from .services.observability.alert_webhook import AlertWebhook
-    from .services.observability.alerts import evaluate_job
-    from .services.observability.fleet_samples import sample_job
+    from .extensions import db
+    from .services.observability import alerts, body_search, fleet_samples
     from .services.observability.history import purge_job
 
     lock = FileLock(str(Path(app.instance_path) / "scheduler.lock"))
@@ -56,10 +72,13 @@ def _become_poller(app: Flask, scheduler: BackgroundScheduler, stop: threading.E
         # the nodes are polled; its webhook sender lives in this process, made after gunicorn's fork.
         if app.config.get("ALERT_WEBHOOK_URL"):
             app.extensions["alert_webhook"] = AlertWebhook(app.config["ALERT_WEBHOOK_URL"])
-        scheduler.add_job(evaluate_job, "interval", args=[app], id="evaluate_alerts",
-                          seconds=app.config["NODE_POLL_SECONDS"], max_instances=1, coalesce=True)
-        scheduler.add_job(sample_job, "interval", args=[app], id="sample_fleet",  # the overview's fleet graphs
-                          seconds=app.config["NODE_POLL_SECONDS"], max_instances=1, coalesce=True)
+        leader_jobs = (("judging alerts", alerts.evaluate, app.config["NODE_POLL_SECONDS"]),
+                       ("sampling the fleet for the overview", lambda: fleet_samples.record(db.session),
+                        app.config["NODE_POLL_SECONDS"]),
+                       ("indexing request bodies for q", body_search.index_pending, body_search.INDEX_SECONDS))
+        for what, work, seconds in leader_jobs:
+            scheduler.add_job(run_in_app, "interval", args=[app, work, what], id=what, seconds=seconds,
+                              max_instances=1, coalesce=True)
         scheduler.add_job(purge_job, "interval", args=[app], id="purge_history", seconds=HISTORY_PURGE_SECONDS,
                           next_run_time=datetime.now(timezone.utc), max_instances=1, coalesce=True)
         log.info("process %d polls the nodes every %s s", os.getpid(), app.config["NODE_POLL_SECONDS"])

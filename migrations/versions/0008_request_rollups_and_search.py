@@ -58,31 +58,29 @@ def upgrade():
     )
     if op.get_bind().dialect.name == 'sqlite':
         # `q` searches every body: a trigram index narrows any substring of three characters or more
-        # (Japanese included) to the few bodies holding all its trigrams, without reading the others;
-        # triggers keep it in step with the table. detail=none (no positions): a third of the write
-        # cost and half the size of a full index; the candidates are checked with LIKE anyway.
+        # (Japanese included) to the few bodies holding all its trigrams, without reading the others.
+        # detail=none (no positions): a third of the write cost and half the size of a full index; the
+        # candidates are checked with LIKE anyway. The scheduler's leader adds new bodies in bulk
+        # (`body_search.index_pending`), up to `indexed_rowid`; what lies beyond is scanned.
         op.execute(
             "CREATE VIRTUAL TABLE request_bodies_search USING fts5("
             "request_body, response_body, content='request_bodies', content_rowid='rowid', "
             "tokenize='trigram', detail='none')"
         )
+        op.execute("CREATE TABLE request_search_progress (id INTEGER PRIMARY KEY, indexed_rowid INTEGER NOT NULL)")
+        op.execute("INSERT INTO request_search_progress (id, indexed_rowid) VALUES (1, 0)")
         op.execute(
-            "CREATE TRIGGER request_bodies_search_insert AFTER INSERT ON request_bodies BEGIN "
-            "INSERT INTO request_bodies_search(rowid, request_body, response_body) "
-            "VALUES (new.rowid, new.request_body, new.response_body); END"
-        )
-        op.execute(
-            "CREATE TRIGGER request_bodies_search_delete AFTER DELETE ON request_bodies BEGIN "
+            "CREATE TRIGGER request_bodies_search_delete AFTER DELETE ON request_bodies "
+            "WHEN old.rowid <= (SELECT indexed_rowid FROM request_search_progress WHERE id = 1) BEGIN "
             "INSERT INTO request_bodies_search(request_bodies_search, rowid, request_body, response_body) "
             "VALUES ('delete', old.rowid, old.request_body, old.response_body); END"
         )
-        op.execute("INSERT INTO request_bodies_search(request_bodies_search) VALUES ('rebuild')")
 
 
 def downgrade():
     if op.get_bind().dialect.name == 'sqlite':
         op.execute("DROP TRIGGER IF EXISTS request_bodies_search_delete")
-        op.execute("DROP TRIGGER IF EXISTS request_bodies_search_insert")
+        op.execute("DROP TABLE IF EXISTS request_search_progress")
         op.execute("DROP TABLE IF EXISTS request_bodies_search")
     op.drop_table('fleet_samples')
     op.drop_table('request_rollup_bins')

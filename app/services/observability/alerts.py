@@ -122,18 +122,6 @@ def evaluate(now: datetime | None = None) -> list[Alert]:
     return raised
 
 
-def evaluate_job(app) -> None:
-    """The scheduler's job: one cycle in the leader; a failure is logged and the next cycle tries again."""
-    with app.app_context():
-        try:
-            evaluate()
-        except Exception:  # noqa: BLE001 - a database hiccup must not end the job
-            db.session.rollback()
-            log.exception("evaluating alerts failed; the next cycle tries again")
-        finally:
-            db.session.remove()
-
-
 def message(kind: str, details: Mapping[str, Any]) -> str:
     """The alert as a sentence, in the current request's language."""
     if kind == "node_offline":

@@ -6,11 +6,9 @@ it sees, so a row holds the last count of its minute or hour.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
-from flask import Flask
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -21,8 +19,6 @@ from ..fleet.reports import reports_by_model
 from ..registry.lifecycle import summarize
 from ..statuses import Lifecycle
 from .rollups import HOUR, MINUTE, RESOLUTIONS, bucket_start
-
-log = logging.getLogger(__name__)
 
 COUNTS = ("nodes_online", "nodes_offline", "models_ready", "models_downloading", "models_failed")
 
@@ -46,18 +42,6 @@ def record(session: Session, now: datetime | None = None) -> None:
     for resolution in RESOLUTIONS:
         session.merge(FleetSample(resolution=resolution, start=bucket_start(moment, resolution), **counts))
     session.commit()
-
-
-def sample_job(app: Flask) -> None:
-    """The scheduler leader's job, as often as it polls the nodes."""
-    with app.app_context():
-        try:
-            record(db.session)
-        except Exception:  # noqa: BLE001 - a database hiccup must not end the job
-            db.session.rollback()
-            log.exception("sampling the fleet's counts failed; the next cycle tries again")
-        finally:
-            db.session.remove()
 
 
 def samples(resolution: int, since: datetime) -> dict[datetime, dict[str, Any]]:

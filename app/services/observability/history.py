@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000  # entries waiting to be written; beyond it they are dropped, not waited for
 BATCH_SIZE = 500
 BATCH_SECONDS = 0.5
-WRITE_SLICE = 50  # entries per transaction
+WRITE_SLICE = 200  # entries per transaction
 PURGE_SLICE = 500  # rows deleted per transaction, so that a purge never holds writers up for long
 ROLLUP_HOURS_DAYS = 35  # hourly rollups outlive the rows: the 7-day overview compares with the 7 days before
 _WARN_EVERY_SECONDS = 60.0
@@ -145,9 +145,8 @@ class HistoryWriter:
                     break
                 batch.append(entry)
             # Written a slice at a time, each its own transaction, with a pause between: under gevent
-            # this thread is a greenlet of the worker's one OS thread, and a slice (its JSON work and
-            # the body search index's trigrams) holds the worker's requests up for a few ms, not a
-            # whole batch's hundred.
+            # this thread is a greenlet of the worker's one OS thread, and a slice holds the worker's
+            # requests up for a few ms, not a whole batch's tens.
             for first in range(0, len(batch), WRITE_SLICE):
                 chunk = batch[first:first + WRITE_SLICE]
                 try:

@@ -10,12 +10,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, exists, literal_column, or_, select
-from sqlalchemy import text as text_sql
+from sqlalchemy import Select, or_, select
 
 from ...database import RequestBody, RequestRecord, iso_utc
 from ...errors import ApiError
 from ...extensions import db
+from . import body_search
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -55,10 +55,6 @@ def _status(query: Select, text: str) -> Select:
     raise _bad("status", _("'status' must be an HTTP status such as 503, a class such as 4xx, or error."))
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def filtered(args: Mapping[str, str]) -> Select:
     """The records that `args` (the query string of `GET /v0/requests`) asks for; 400 naming a bad filter."""
     query = select(RequestRecord)
@@ -80,31 +76,8 @@ def filtered(args: Mapping[str, str]) -> Select:
         query = query.where(or_(RequestRecord.id == args["request_id"],
                                 RequestRecord.client_request_id == args["request_id"]))
     if args.get("q"):
-        query = query.where(_body_contains(args["q"]))
+        query = query.where(body_search.body_contains(args["q"]))
     return query
-
-
-def _trigrams(text: str, most: int = 16) -> str:
-    """An index query for the bodies holding every trigram of `text` (the first `most` distinct ones
-    narrow enough), each quoted so that nothing in `text` reads as query syntax."""
-    folded = text.lower()
-    grams = list(dict.fromkeys(folded[i:i + 3] for i in range(len(folded) - 2)))[:most]
-    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
-
-
-def _body_contains(text: str) -> ColumnElement[bool]:
-    """Whether a request's bodies contain `text` (ASCII in any case). For three characters or more on
-    SQLite, the trigram index picks the candidates first, so every row is searched without reading
-    every body; shorter text, which no trigram holds, is scanned for."""
-    pattern = _like(text)
-    contains = or_(RequestBody.request_body.like(pattern, escape="\\"),
-                   RequestBody.response_body.like(pattern, escape="\\"))
-    if len(text) >= 3 and db.session.get_bind().dialect.name == "sqlite":
-        candidates = text_sql("SELECT rowid FROM request_bodies_search WHERE request_bodies_search MATCH :grams")
-        matching = select(RequestBody.id).where(
-            literal_column("request_bodies.rowid").in_(candidates.bindparams(grams=_trigrams(text))), contains)
-        return RequestRecord.id.in_(matching)
-    return exists().where(RequestBody.id == RequestRecord.id).where(contains)
 
 
 def _limit(args: Mapping[str, str]) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from app import create_app
 from app.database import FleetSample, RequestBody, RequestRecord, RequestRollup, RequestRollupBin, utcnow
 from app.extensions import db
-from app.services.observability import fleet_samples, history
+from app.services.observability import body_search, fleet_samples, history
 from app.services.observability.history import Entry
 from app.services.observability.rollups import HOUR, MINUTE, bucket_start
 from tests.support.factories import make_api_key, router_config
@@ -76,6 +76,8 @@ def test_the_job_removes_rows_older_than_the_shortened_retention_with_their_bodi
     old = [entry(number, now - timedelta(hours=1, minutes=number), OLD_PHRASE) for number in range(5)]
     recent = [entry(10 + number, now - timedelta(minutes=1 + number), RECENT_PHRASE) for number in range(3)]
     write(short_app, old + recent)
+    with short_app.app_context():
+        body_search.index_pending()  # what the leader runs every few seconds
     assert searchable(short_app, OLD_PHRASE) == 5 and searchable(short_app, RECENT_PHRASE) == 3
 
     history.purge_job(short_app)  # what the poller runs every 10 minutes, with the configured retention

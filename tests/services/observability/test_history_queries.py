@@ -6,10 +6,12 @@ import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from app.database import utcnow
 from app.errors import ApiError
-from app.services.observability import history_queries
+from app.extensions import db
+from app.services.observability import body_search, history_queries
 from app.services.observability.history import Entry, HistoryWriter
 
 
@@ -85,10 +87,30 @@ def test_text_search_finds_any_substring_in_every_body(app):
                          request_raw=json.dumps({"prompt": content}).encode(),
                          answer_raw=b'{"choices": [{"text": "answer of ' + name.encode() + b'"}]}'))
     assert writer.flush()
-    assert ids(app, q="タワー") == ["ja"] and ids(app, q="東京") == ["ja"]  # two characters: scanned, not indexed
-    assert ids(app, q="0% o") == ["quote"] and ids(app, q="_all") == ["quote"]  # no wildcards
-    assert ids(app, q='hi" OR "x') == []  # text, not the index's query syntax
-    assert ids(app, q="hello world") == ["mixed"]  # any case
-    assert ids(app, q="answer of mix") == ["mixed"]  # the response body too
-    assert ids(app, q="タワー", model="other") == []  # with the other filters
-    assert ids(app, q="zzz") == []
+    searches = {"タワー": ["ja"], "東京": ["ja"],  # two characters: no trigram holds them, scanned
+                "0% o": ["quote"], "_all": ["quote"],  # no wildcards
+                'hi" OR "x': [],  # text, not the index's query syntax
+                "hello world": ["mixed"],  # any case
+                "answer of mix": ["mixed"],  # the response body too
+                "zzz": []}
+    # Not indexed yet (recorded since the leader's last run): scanned; then through the index.
+    for indexed in (False, True):
+        if indexed:
+            with app.app_context():
+                assert body_search.index_pending(slice_size=2) == 3
+                assert body_search.index_pending() == 0
+        assert {text: ids(app, q=text) for text in searches} == searches
+        assert ids(app, q="タワー", model="other") == []  # with the other filters
+
+
+def test_the_index_holds_every_body_once_the_leader_has_run(app):
+    writer = HistoryWriter(app, 4096, lambda count: None)
+    for number in range(5):
+        writer.add(Entry(id=f"n{number}", at=utcnow(), endpoint="/v1/completions", status=200,
+                         request_raw=json.dumps({"prompt": f"needle-{number}"}).encode()))
+    assert writer.flush()
+    with app.app_context():
+        body_search.index_pending()
+        found = db.session.execute(text("SELECT count(*) FROM request_bodies_search "
+                                        "WHERE request_bodies_search MATCH :q"), {"q": '"dle"'}).scalar_one()
+    assert found == 5  # found by the index alone, not by the scan of what lies beyond it
