@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 
 from ...database import RequestBody, RequestRecord, utcnow
 from ...extensions import db
@@ -33,7 +33,8 @@ QUEUE_SIZE = 10_000  # entries waiting to be written; beyond it they are dropped
 BATCH_SIZE = 500
 BATCH_SECONDS = 0.5
 WRITE_SLICE = 200  # entries per transaction
-PURGE_SLICE = 500  # rows deleted per transaction, so that a purge never holds writers up for long
+PURGE_SLICE = 25  # rows deleted per transaction, so that a purge never holds writers up for long
+PURGE_PAUSE_SECONDS = 0.05  # between slices: the writers waiting for the lock get it (SQLite is not fair)
 ROLLUP_HOURS_DAYS = 35  # hourly rollups outlive the rows: the 7-day overview compares with the 7 days before
 _WARN_EVERY_SECONDS = 60.0
 
@@ -252,6 +253,14 @@ def answer_summary(endpoint: str, body: bytes) -> tuple[str, dict[str, Any] | No
     return json.dumps(answer, ensure_ascii=False), usage
 
 
+def _checkpoint() -> None:
+    """Copy what the purge wrote from SQLite's write-ahead log into the database now, in this thread:
+    else the writer whose commit fills the log does it, and waits on it (PASSIVE: never waits itself)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(text("PRAGMA wal_checkpoint(PASSIVE)"))
+        db.session.commit()
+
+
 def purge(app: Flask, days: float, now: datetime | None = None, slice_size: int = PURGE_SLICE) -> int:
     """Delete the records older than `days`, `slice_size` rows per transaction; how many went."""
     cutoff = (now or utcnow()) - timedelta(days=days)
@@ -268,6 +277,8 @@ def purge(app: Flask, days: float, now: datetime | None = None, slice_size: int 
                                execution_options={"synchronize_session": False})
             db.session.commit()
             removed += len(ids)
+            _checkpoint()
+            time.sleep(PURGE_PAUSE_SECONDS)
     with app.app_context():
         hour_cutoff = (now or utcnow()) - timedelta(days=max(days, ROLLUP_HOURS_DAYS))
         rollups.purge(db.session, minute_cutoff=cutoff, hour_cutoff=hour_cutoff)

@@ -13,12 +13,13 @@ from the `ddsketch` package: its sketches merge in Python, not in an SQL `count 
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ...database import RequestRollup, RequestRollupBin, as_utc
@@ -129,10 +130,22 @@ def _refresh_percentiles(session: Session, resolution: int, start: datetime) -> 
                     execution_options={"synchronize_session": False})
 
 
-def purge(session: Session, minute_cutoff: datetime, hour_cutoff: datetime) -> None:
-    """Drop minute rows older than `minute_cutoff` and hour rows older than `hour_cutoff` (few rows:
-    one per minute, a handful of bins each, so one statement each)."""
+PURGE_SPAN = {MINUTE: timedelta(minutes=5), HOUR: timedelta(hours=6)}  # rows of one transaction: ~500 bins
+
+
+def purge(session: Session, minute_cutoff: datetime, hour_cutoff: datetime, pause: float = 0.05) -> None:
+    """Drop minute rows older than `minute_cutoff` and hour rows older than `hour_cutoff`, oldest first,
+    PURGE_SPAN of them per transaction (a day of minutes holds over a hundred thousand bins: deleted at
+    once, they would hold the database's writers up for seconds)."""
     for resolution, cutoff in ((MINUTE, minute_cutoff), (HOUR, hour_cutoff)):
-        for table in (RequestRollupBin, RequestRollup):
-            session.execute(delete(table).where(table.resolution == resolution, table.start < cutoff),
-                            execution_options={"synchronize_session": False})
+        while True:
+            oldest = session.scalar(select(func.min(RequestRollup.start)).where(
+                RequestRollup.resolution == resolution, RequestRollup.start < cutoff))
+            if oldest is None:
+                break
+            until = min(as_utc(oldest) + PURGE_SPAN[resolution], cutoff)
+            for table in (RequestRollupBin, RequestRollup):
+                session.execute(delete(table).where(table.resolution == resolution, table.start < until),
+                                execution_options={"synchronize_session": False})
+            session.commit()
+            time.sleep(pause)
