@@ -19,7 +19,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import register_via_api, sign_in
+from tests.support.browser import register_node_imitation, register_via_api, sign_in
 from tests.support.node_imitation import NodeImitation
 from tests.support.router_process import RouterProcess, free_port, start_router
 
@@ -94,14 +94,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, hub) -> Iterator[Cluster]:
     node = NodeImitation((MODEL,), name="imitation").start()
     try:
         register_via_api(router, id=MODEL)
-        key = requests.post(f"{router.url}/v0/api-keys", json={"name": "node", "scopes": ["node"]},
-                            headers=router.auth_headers, timeout=10).json()["key"]
-        registration = requests.post(f"{router.url}/v0/nodes", headers={"Authorization": f"Bearer {key}"}, timeout=10,
-                                     json={"name": "imitation", "url": node.url, "platform": "linux-cpu",
-                                           "engines": ["llama_cpp", "ctranslate2"], "cpu_count": 2,
-                                           "memory_bytes": 64 * 1024 ** 3, "gpus": [], "version": "0.1.0"})
-        assert registration.status_code == 201, registration.text
-        node.token = registration.json()["token"]
+        register_node_imitation(router, node)
         node.tokens = 12
         cluster = Cluster(router, node)
         wait_until(lambda: cluster.ready_ids() == [MODEL], "the imitated model to be ready")

@@ -22,7 +22,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.support.browser import create_user_via_api, register_via_api, sign_in
+from tests.support.browser import create_user_via_api, register_node_imitation, register_via_api, sign_in
 from tests.support.node_imitation import NodeImitation
 from tests.support.router_process import ADMIN_USERNAME, RouterProcess, start_router
 
@@ -366,14 +366,7 @@ def imitated(tmp_path_factory: pytest.TempPathFactory, hub) -> Iterator[Imitated
     node = NodeImitation((IMITATED_MODEL,), name="imitation").start()
     try:
         register_via_api(router, id=IMITATED_MODEL)
-        key = requests.post(f"{router.url}/v0/api-keys", json={"name": "node", "scopes": ["node"]},
-                            headers=router.auth_headers, timeout=10).json()["key"]
-        registration = requests.post(f"{router.url}/v0/nodes", headers={"Authorization": f"Bearer {key}"}, timeout=10,
-                                     json={"name": "imitation", "url": node.url, "platform": "linux-cpu",
-                                           "engines": ["llama_cpp", "ctranslate2"], "cpu_count": 2,
-                                           "memory_bytes": 64 * 1024 ** 3, "gpus": [], "version": "0.1.0"})
-        assert registration.status_code == 201, registration.text
-        node.token = registration.json()["token"]
+        register_node_imitation(router, node)
         cluster = ImitatedCluster(router, node)
         wait_until(lambda: cluster.ready_ids() == [IMITATED_MODEL], "the imitated model to be ready")
         yield cluster

@@ -8,7 +8,9 @@ from pathlib import Path
 import requests
 from playwright.sync_api import Page, expect
 
+from tests.support.node_imitation import NodeImitation
 from tests.support.router_process import ADMIN_PASSWORD, ADMIN_USERNAME, PROJECT_ROOT, RouterProcess
+from tests.support.status_node import GiB, node_body
 
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,6 +65,17 @@ def register_via_api(router: RouterProcess, **body) -> dict:
     response = requests.post(f"{router.url}/v0/models/register", json=body, headers=router.auth_headers, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def register_node_imitation(router: RouterProcess, node: NodeImitation) -> None:
+    """Registers a running node imitation as a node agent would (a node-scope key), and gives it the
+    token the router will call it with."""
+    key = requests.post(f"{router.url}/v0/api-keys", json={"name": "node", "scopes": ["node"]},
+                        headers=router.auth_headers, timeout=10).json()["key"]
+    registration = requests.post(f"{router.url}/v0/nodes", headers={"Authorization": f"Bearer {key}"}, timeout=10,
+                                 json=node_body(name=node.name, url=node.url, cpu_count=2, memory_bytes=64 * GiB))
+    assert registration.status_code == 201, registration.text
+    node.token = registration.json()["token"]
 
 
 def delete_all_via_api(router: RouterProcess) -> None:

@@ -27,6 +27,9 @@ function cell(tag, className, text) {
 
 /* One <tr>. `options`: {format (timeFormatter), levels ({level: word}), requestLink ("…/__ID__" or
  * null for no request column), requestLabel ("Request %(id)s")}. */
+/* A level's badge, in the tones the status badges already have. */
+const LEVEL_TONES = {debug: "available", info: "registered", warning: "pending", error: "error"};
+
 export function lineRow(line, options) {
   const row = document.createElement("tr");
   row.className = "log-line log-line--" + line.level;
@@ -38,7 +41,8 @@ export function lineRow(line, options) {
   time.textContent = Number.isNaN(parsed) ? line.at : options.format.format(new Date(parsed));
   when.append(time);
   const level = cell("td");
-  level.append(cell("span", "badge log-level log-level--" + line.level, options.levels[line.level] || line.level));
+  level.append(cell("span", "badge badge--" + (LEVEL_TONES[line.level] || "available"),
+                    options.levels[line.level] || line.level));
   const logger = cell("td", "log-line__logger mono");
   (line.logger || "").split(".").forEach(function (part, index) { // a long dotted name breaks after a dot
     if (index > 0) {
