@@ -63,11 +63,13 @@ def history(tmp_path_factory: pytest.TempPathFactory, hub: HubImitation) -> Iter
         wait_for(lambda: state.send(CHAT).status_code == 200, 20, f"{MODEL} to answer")
         sent = {"answered": (CHAT, 200), "streamed": ({**CHAT, "stream": True}, 200),
                 "unknown": ({**CHAT, "model": "no-such-model"}, 404), "invalid": ({"model": MODEL}, 400)}
+        # Each recorded before the next is sent: every gunicorn worker has its own batching writer, so
+        # requests that follow closely may be stored in another order than they were sent.
         for name, (body, status) in sent.items():
             response = state.send(body)
             assert response.status_code == status, response.text
             state.ids[name] = response.headers["X-Request-Id"]
-        wait_for(lambda: state.ids["invalid"] in state.recorded(), 10, "the history to record the requests")
+            wait_for(lambda: state.ids[name] in state.recorded(), 10, f"the history to record the {name} request")
         yield state
     finally:
         node.stop()
