@@ -27,6 +27,7 @@ from .services.accounts.api_keys import key_cache_for
 from .services.accounts.users import dummy_hash_for, ensure_first_admin
 from .services.fleet.node_http import NodeHttp
 from .services.inference.relay import Inference, RequestClock
+from .services.observability.body_search import attach_to_connections
 from .services.observability.history import HistoryWriter
 from .services.observability.metrics import RouterMetrics
 
@@ -57,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logging.getLogger("requests_cache").setLevel(logging.ERROR)  # Hub outages: hf_stats logs one line
 
     db.init_app(app)
+    attach_to_connections(app)  # before the first connection: each one attaches the search index
     migrate.init_app(app, db, directory=str(MIGRATIONS_PATH))
     babel.init_app(app, locale_selector=select_locale)
     register_extensions(app)

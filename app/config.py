@@ -147,6 +147,10 @@ def finish_config(config: dict[str, Any], instance_path: Path) -> None:
     database = make_url(config["SQLALCHEMY_DATABASE_URI"])
     if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
         make_private(instance_path / database.database)  # Flask-SQLAlchemy: relative to the instance folder
+    search = search_database(database.database, instance_path) if database.get_backend_name() == "sqlite" else None
+    config.setdefault("REQUEST_SEARCH_DATABASE", str(search) if search else "")  # the history's body search index
+    if config["REQUEST_SEARCH_DATABASE"]:
+        make_private(Path(config["REQUEST_SEARCH_DATABASE"]))  # it holds the bodies' words
     make_private(Path(f"{config['HF_CACHE_PATH']}.sqlite"))
     if not config.get("JWT_SECRET"):
         config["JWT_SECRET"] = read_or_create_secret(instance_path / "jwt_secret")
@@ -159,6 +163,15 @@ def finish_config(config: dict[str, Any], instance_path: Path) -> None:
         WTF_CSRF_CHECK_DEFAULT=False,  # checked in app.access, for cookie-authenticated requests only
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the session: a page left open overnight still works
     )
+
+
+def search_database(database_path: str | None, instance_path: Path) -> Path | None:
+    """Where the request history's body search index of an SQLite database file lives: beside it, named
+    after it (app/services/observability/body_search.py); None for a database in memory."""
+    if database_path in (None, "", ":memory:") or database_path.startswith("file:"):
+        return None
+    database = instance_path / database_path  # Flask-SQLAlchemy: relative to the instance folder
+    return database.with_name(f"{database.stem}-search{database.suffix or '.db'}")
 
 
 def make_private(path: Path) -> None:

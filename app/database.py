@@ -199,24 +199,28 @@ class NodeSample(db.Model):
 
 class RequestRecord(db.Model):
     """One `/v1` request, as the history lists it (bodies apart, in `RequestBody`, so that lists never
-    read them). `seq` orders the rows and makes the list's cursor; `id` is the X-Request-Id."""
+    read them). Lists go newest first by `at`, then `seq` (each gunicorn worker writes its own batches, so
+    insertion order is not answer order); the cursor is both. Each filter's index ends in `at`, so a
+    filtered page reads its rows in order. `id` is the X-Request-Id."""
 
     __tablename__ = "request_records"
+    __table_args__ = tuple(db.Index(f"ix_request_records_{name}_at", name, "at")
+                           for name in ("model", "node", "api_key_id", "status"))
 
     seq: Mapped[int] = mapped_column(primary_key=True)
     id: Mapped[str] = mapped_column(String(32), unique=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     client_request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     endpoint: Mapped[str] = mapped_column(String(64))
-    model: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
-    node: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # the node that answered
+    model: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    node: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the node that answered
     failed_nodes: Mapped[list[str]] = mapped_column(JSON, default=list)  # tried first, and failed over
-    api_key_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
+    api_key_id: Mapped[int | None] = mapped_column(nullable=True)
     api_key_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     user: Mapped[str | None] = mapped_column(String(64), nullable=True)
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     stream: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[int] = mapped_column(index=True)
+    status: Mapped[int] = mapped_column()
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     duration_ms: Mapped[float] = mapped_column(default=0.0)
     ttft_ms: Mapped[float | None] = mapped_column(nullable=True)

@@ -132,8 +132,8 @@ def test_17_database_and_hub_cache_are_created_owner_only(tmp_path, hub):
         assert requests.get(f"{router.url}/v0/models", headers=router.auth_headers, timeout=10).status_code == 200
     finally:
         router.stop()
-    files = [router.instance_path / name for name in ("router.db", "hf_cache.sqlite")]
-    files += [path for path in router.instance_path.glob("router.db-*")]
+    files = [router.instance_path / name for name in ("router.db", "router-search.db", "hf_cache.sqlite")]
+    files += [path for path in router.instance_path.glob("router*.db-*")]
     for path in files:
         assert path.exists(), path
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path.name} is {oct(path.stat().st_mode)}"
@@ -144,10 +144,10 @@ def test_17_an_older_world_readable_database_is_made_private(tmp_path, hub):
 
     instance = tmp_path / "instance"
     instance.mkdir()
-    for name in ("router.db", "hf_cache.sqlite"):
+    for name in ("router.db", "router-search.db", "hf_cache.sqlite"):
         (instance / name).touch(mode=0o644)
         (instance / name).chmod(0o644)
     application = create_app(router_config(tmp_path, hub.url))
     application.extensions["hub_stats"].close()
-    for name in ("router.db", "hf_cache.sqlite"):
+    for name in ("router.db", "router-search.db", "hf_cache.sqlite"):
         assert stat.S_IMODE((instance / name).stat().st_mode) == 0o600

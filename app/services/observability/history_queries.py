@@ -6,11 +6,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy.exc import OperationalError
 
 from ...database import RequestBody, RequestRecord, iso_utc
 from ...errors import ApiError
@@ -20,6 +21,9 @@ from . import body_search
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 _STATUS_CLASS = re.compile(r"[1-5]xx")
+_CURSOR = re.compile(r"(\d{1,17})-(\d{1,18})")  # microseconds since 1970, then seq
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -89,13 +93,21 @@ def _limit(args: Mapping[str, str]) -> int:
     return int(text)
 
 
-def _cursor(args: Mapping[str, str]) -> int | None:
+def _cursor(args: Mapping[str, str]) -> tuple[datetime, int] | None:
+    """The (at, seq) of the last row of the page before; exact to the microsecond, as stored."""
     text = args.get("cursor")
     if not text:
         return None
-    if not text.isdigit() or len(text) > 18:
+    found = _CURSOR.fullmatch(text)
+    if found is None:  # 17 digits: before the year 5000, within what datetime holds
         raise _bad("cursor", _("'cursor' must be a next_cursor from an earlier page."))
-    return int(text)
+    return _EPOCH + int(found[1]) * _MICROSECOND, int(found[2])
+
+
+def cursor_after(row: RequestRecord) -> str:
+    """The cursor of the page after `row`: its time in microseconds, then its seq."""
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
+    return f"{(at - _EPOCH) // _MICROSECOND}-{row.seq}"
 
 
 def record(row: RequestRecord) -> dict[str, Any]:
@@ -108,16 +120,26 @@ def record(row: RequestRecord) -> dict[str, Any]:
             "queue_ms": row.queue_ms, "prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens}
 
 
+def _rows(args: Mapping[str, str], cursor: tuple[datetime, int] | None, limit: int) -> list[RequestRecord]:
+    query = filtered(args)
+    if cursor is not None:
+        query = query.where(tuple_(RequestRecord.at, RequestRecord.seq) < tuple_(*cursor))
+    return list(db.session.scalars(query.order_by(RequestRecord.at.desc(), RequestRecord.seq.desc()).limit(limit)))
+
+
 def page(args: Mapping[str, str]) -> Page:
     """Newest first; `next_cursor` continues after the last row (None on the last page)."""
     limit, cursor = _limit(args), _cursor(args)
-    query = filtered(args)
-    if cursor is not None:
-        query = query.where(RequestRecord.seq < cursor)
-    rows = list(db.session.scalars(query.order_by(RequestRecord.seq.desc()).limit(limit + 1)))
+    try:
+        rows = _rows(args, cursor, limit + 1)
+    except OperationalError:
+        if not args.get("q"):
+            raise
+        db.session.rollback()  # the purge dropped a day of the search index just now: list its days again
+        rows = _rows(args, cursor, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page([record(row) for row in rows], str(rows[-1].seq) if more else None)
+    return Page([record(row) for row in rows], cursor_after(rows[-1]) if more else None)
 
 
 def _body(text: str) -> Any:

@@ -1,6 +1,6 @@
 """The request history's purge with the retention shortened (`LLM_ROUTER_REQUEST_HISTORY_DAYS`): the
-scheduled job (`purge_job`) removes the old records with their bodies and their entries in the body
-search index, keeps the recent ones, drops per-minute rollups and fleet samples with the rows, and keeps
+scheduled job (`purge_job`) removes the old records with their bodies and the body search index's
+tables of the days wholly past, keeps the recent ones, drops per-minute rollups and fleet samples with the rows, and keeps
 the per-hour ones for the overview's comparisons (history.ROLLUP_HOURS_DAYS) however short the retention.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app import create_app
 from app.database import FleetSample, RequestBody, RequestRecord, RequestRollup, RequestRollupBin, utcnow
@@ -52,11 +52,10 @@ def entry(number: int, at: datetime, phrase: str, status: int = 200) -> Entry:
 
 
 def searchable(app: Flask, phrase: str) -> int:
-    """Rows the body search index (SQLite FTS5, trigrams without positions) holds the first trigram of
-    `phrase` for (each phrase's first three characters are its own)."""
+    """Rows the body search index (SQLite FTS5 trigrams, one table per day) offers as candidates for
+    `phrase`, before they are checked against the bodies themselves."""
     with app.app_context():
-        return db.session.execute(text("SELECT count(*) FROM request_bodies_search WHERE request_bodies_search "
-                                       "MATCH :gram"), {"gram": f'"{phrase[:3]}"'}).scalar_one()
+        return len(body_search.candidates(phrase))
 
 
 def rollup_sums(app: Flask, resolution: int) -> dict[datetime, int]:
@@ -73,31 +72,53 @@ def bin_starts(app: Flask, resolution: int) -> set[datetime]:
 
 def test_the_job_removes_rows_older_than_the_shortened_retention_with_their_bodies(short_app: Flask) -> None:
     now = utcnow()
-    old = [entry(number, now - timedelta(hours=1, minutes=number), OLD_PHRASE) for number in range(5)]
+    days_ago = [entry(number, now - timedelta(days=2, minutes=number), OLD_PHRASE) for number in range(5)]
+    hour_ago = [entry(5 + number, now - timedelta(hours=1, minutes=number), OLD_PHRASE) for number in range(2)]
     recent = [entry(10 + number, now - timedelta(minutes=1 + number), RECENT_PHRASE) for number in range(3)]
-    write(short_app, old + recent)
+    write(short_app, days_ago + hour_ago + recent)
     with short_app.app_context():
         body_search.index_pending()  # what the leader runs every few seconds
-    assert searchable(short_app, OLD_PHRASE) == 5 and searchable(short_app, RECENT_PHRASE) == 3
+        old_day = (now - timedelta(days=2)).date()
+        assert old_day in body_search.day_tables()
+    assert searchable(short_app, OLD_PHRASE) == 7 and searchable(short_app, RECENT_PHRASE) == 3
 
     history.purge_job(short_app)  # what the poller runs every 10 minutes, with the configured retention
 
     with short_app.app_context():
         kept = set(db.session.scalars(select(RequestRecord.id)))
         bodies = set(db.session.scalars(select(RequestBody.id)))
+        # The day wholly past the retention is dropped whole; the kept rows' day stays.
+        assert old_day not in body_search.day_tables()
+        assert {item.at.date() for item in recent} <= set(body_search.day_tables())
     assert kept == bodies == {item.id for item in recent}
-    assert searchable(short_app, OLD_PHRASE) == 0 and searchable(short_app, RECENT_PHRASE) == 3
+    assert searchable(short_app, OLD_PHRASE) <= 2 and searchable(short_app, RECENT_PHRASE) == 3
     # What the API says of them: the purged ones are gone from lists, searches and details.
     client = short_app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_api_key(short_app, ['admin'], name='reader')}"
     listed = client.get("/v0/requests").get_json()["requests"]
-    assert [row["id"] for row in listed] == [item.id for item in reversed(recent)]
+    assert [row["id"] for row in listed] == [item.id for item in recent]
     assert client.get("/v0/requests", query_string={"q": OLD_PHRASE}).get_json()["requests"] == []
     assert len(client.get("/v0/requests", query_string={"q": RECENT_PHRASE}).get_json()["requests"]) == 3
-    missing = client.get(f"/v0/requests/{old[0].id}")
+    missing = client.get(f"/v0/requests/{days_ago[0].id}")
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "request_not_found"
     assert client.get(f"/v0/requests/{recent[0].id}").get_json()["request_body"]["messages"][0]["content"] == \
         f"{RECENT_PHRASE} #10"
+
+
+def test_a_purge_that_empties_the_history_starts_the_index_count_again(short_app: Flask) -> None:
+    """SQLite numbers the next body 1 once the table is empty: those bodies must not pass for indexed."""
+    now = utcnow()
+    write(short_app, [entry(number, now - timedelta(days=2), OLD_PHRASE) for number in range(3)])
+    with short_app.app_context():
+        assert body_search.index_pending() == 3 and body_search.indexed_upto() == 3
+    history.purge_job(short_app)
+    with short_app.app_context():
+        assert body_search.indexed_upto() == 0
+    write(short_app, [entry(20, now, RECENT_PHRASE)])
+    client = short_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_api_key(short_app, ['admin'], name='reader')}"
+    assert [row["id"] for row in client.get("/v0/requests", query_string={"q": RECENT_PHRASE}).get_json()["requests"]] \
+        == [entry(20, now, RECENT_PHRASE).id]
 
 
 def test_minute_rollups_go_with_the_rows_and_hour_rollups_stay(short_app: Flask) -> None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, event
 
-from app.database import utcnow
+from app.database import RequestBody, RequestRecord, utcnow
 from app.errors import ApiError
 from app.extensions import db
 from app.services.observability import body_search, history_queries
 from app.services.observability.history import Entry, HistoryWriter
+from tests.support.factories import add_request_record
 
 
 @pytest.fixture
@@ -36,16 +38,16 @@ def ids(app, **args) -> list[str]:
 
 
 def test_filters(app, rows):
-    assert ids(app) == ["old", "r4", "r3", "r2", "r1", "r0"]  # newest recorded first
-    assert ids(app, model="a") == ["old", "r4", "r2", "r0"]
-    assert ids(app, status="5xx") == ["r3"] and ids(app, status="error") == ["old", "r3", "r2"]
+    assert ids(app) == ["r4", "r3", "r2", "r1", "r0", "old"]  # newest first by time, not by when recorded
+    assert ids(app, model="a") == ["r4", "r2", "r0", "old"]
+    assert ids(app, status="5xx") == ["r3"] and ids(app, status="error") == ["r3", "r2", "old"]
     assert ids(app, status="404") == ["r2"]
     assert ids(app, node="n1") == ["r4", "r1", "r0"]
     assert ids(app, api_key="7") == ids(app, api_key="ci") == ["r4", "r3", "r2", "r1", "r0"]
     assert ids(app, endpoint="/v1/embeddings") == ["old"]
     since = (rows - timedelta(minutes=3, seconds=30)).isoformat()
     assert ids(app, since=since) == ["r4", "r3", "r2"]
-    assert ids(app, until=since) == ["old", "r1", "r0"]
+    assert ids(app, until=since) == ["r1", "r0", "old"]
     assert ids(app, q="number 3") == ["r3"] and ids(app, q="100%") == []  # % is text, not a wildcard
 
 
@@ -58,11 +60,31 @@ def test_pages_follow_the_cursor_to_the_end(app, rows):
             cursor = page.next_cursor
             if cursor is None:
                 break
-    assert seen == ["old", "r4", "r3", "r2", "r1", "r0"]
+    assert seen == ["r4", "r3", "r2", "r1", "r0", "old"]
+
+
+def test_requests_are_listed_by_time_whichever_worker_wrote_them_first(app):
+    """Each gunicorn worker writes its own batches: a later request may be stored first. Requests at the
+    same microsecond keep the order they were stored in, and a page boundary between them loses none."""
+    now = utcnow()
+    first, second = HistoryWriter(app, 4096, lambda count: None), HistoryWriter(app, 4096, lambda count: None)
+    second.add(Entry(id="later", at=now, endpoint="/v1/completions", status=200))
+    assert second.flush()
+    for name in ("earlier", "tie-1", "tie-2"):
+        first.add(Entry(id=name, at=now - timedelta(milliseconds=300) if name == "earlier" else now,
+                        endpoint="/v1/completions", status=200))
+    assert first.flush()
+    assert ids(app) == ["tie-2", "tie-1", "later", "earlier"]
+    with app.app_context():
+        page = history_queries.page({"limit": "2"})
+        rest = history_queries.page({"limit": "2", "cursor": page.next_cursor})
+    assert [row["id"] for row in page.records + rest.records] == ["tie-2", "tie-1", "later", "earlier"]
+    assert rest.next_cursor is None
 
 
 @pytest.mark.parametrize(("args", "param"), [({"status": "2x"}, "status"), ({"until": "soon"}, "until"),
-                                             ({"limit": "x"}, "limit"), ({"cursor": "-1"}, "cursor")])
+                                             ({"limit": "x"}, "limit"), ({"cursor": "-1"}, "cursor"),
+                                             ({"cursor": "12"}, "cursor"), ({"cursor": "9" * 18 + "-1"}, "cursor")])
 def test_a_bad_filter_names_itself(app, args, param):
     with app.app_context(), pytest.raises(ApiError) as refused:
         history_queries.page(args)
@@ -103,14 +125,30 @@ def test_text_search_finds_any_substring_in_every_body(app):
         assert ids(app, q="タワー", model="other") == []  # with the other filters
 
 
-def test_the_index_holds_every_body_once_the_leader_has_run(app):
-    writer = HistoryWriter(app, 4096, lambda count: None)
-    for number in range(5):
-        writer.add(Entry(id=f"n{number}", at=utcnow(), endpoint="/v1/completions", status=200,
-                         request_raw=json.dumps({"prompt": f"needle-{number}"}).encode()))
-    assert writer.flush()
+def test_a_search_as_the_purge_drops_a_day_of_the_index_lists_the_days_again(app):
+    """The purge may drop a day's index table between the search listing the days and reading them."""
+    old_day = utcnow() - timedelta(days=3)
     with app.app_context():
-        body_search.index_pending()
-        found = db.session.execute(text("SELECT count(*) FROM request_bodies_search "
-                                        "WHERE request_bodies_search MATCH :q"), {"q": '"dle"'}).scalar_one()
-    assert found == 5  # found by the index alone, not by the scan of what lies beyond it
+        purged = add_request_record('{"prompt": "kept phrase"}', at=old_day)
+        kept = add_request_record('{"prompt": "kept phrase"}')
+        assert body_search.index_pending() == 2
+        db.session.execute(delete(RequestBody).where(RequestBody.id == purged))  # what the purge does first
+        db.session.execute(delete(RequestRecord).where(RequestRecord.id == purged))
+        db.session.commit()
+        table = body_search.day_tables()[old_day.date()]
+        dropped = []
+
+        def drop_first(conn, cursor, statement, parameters, context, executemany) -> None:
+            if "MATCH" in statement and not dropped:  # another connection: the leader's purge
+                other = sqlite3.connect(app.config["REQUEST_SEARCH_DATABASE"])
+                other.execute(f"DROP TABLE {table.split('.', 1)[1]}")
+                other.commit()
+                other.close()
+                dropped.append(table)
+
+        event.listen(db.engine, "before_cursor_execute", drop_first)
+        try:
+            assert [row["id"] for row in history_queries.page({"q": "kept phrase"}).records] == [kept]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", drop_first)
+    assert dropped == [table]
