@@ -15,7 +15,6 @@ cache reads and cache writes count once each in `prompt_tokens` (Anthropic's `in
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from ....errors import ApiError
+from .openai_shapes import arguments_object, arguments_text, chunk, completion, error_frame, usage_chunk
 
 DEFAULT_MAX_TOKENS = 4096
 SYSTEM_ROLES = ("system", "developer")
@@ -228,22 +228,7 @@ def _tool_use(call: Any, where: str) -> Block:
         param = f"{where}.id"
         raise _bad("missing_required_parameter", _("'%(param)s' is required.", param=param), param)
     return {"type": "tool_use", "id": call["id"], "name": function["name"],
-            "input": _arguments(function.get("arguments"), f"{where}.function.arguments")}
-
-
-def _arguments(arguments: Any, where: str) -> dict[str, Any]:
-    """OpenAI sends arguments as a JSON string, Anthropic wants the object. An empty string (what some
-    routers stream for a call without arguments) is taken as `{}`."""
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else None
-    except (ValueError, RecursionError):
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise _bad("invalid_value", _("'%(param)s' must be the tool's arguments as a JSON object in a string, "
-                                      "such as \"{}\".", param=where), where)
-    return parsed
+            "input": arguments_object(function.get("arguments"), f"{where}.function.arguments")}
 
 
 def _tool_result(message: dict[str, Any], where: str) -> Block:
@@ -330,10 +315,6 @@ def usage(anthropic_usage: dict[str, Any] | None) -> dict[str, Any]:
             "prompt_tokens_details": {"cached_tokens": read}}
 
 
-def _arguments_text(tool_input: Any) -> str:
-    return json.dumps(tool_input, ensure_ascii=False) if tool_input else "{}"
-
-
 def to_chat_completion(message: dict[str, Any], requested_model: str, created: int,
                        make_id: Callable[[], str] = new_completion_id) -> dict[str, Any]:
     """The answer as OpenAI's `chat.completion`, named after the model the client asked for. Its id is
@@ -341,17 +322,14 @@ def to_chat_completion(message: dict[str, Any], requested_model: str, created: i
     blocks = message.get("content") or []
     texts = [block.get("text") or "" for block in blocks if block.get("type") == "text"]
     calls = [{"id": block["id"], "type": "function",
-              "function": {"name": block["name"], "arguments": _arguments_text(block.get("input"))}}
+              "function": {"name": block["name"], "arguments": arguments_text(block.get("input"))}}
              for block in blocks if block.get("type") == "tool_use"]
     reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None,
                              "refusal": None}
     if calls:
         reply["tool_calls"] = calls
-    return {"id": message.get("id") or make_id(), "object": "chat.completion", "created": created,
-            "model": requested_model,
-            "choices": [{"index": 0, "message": reply, "logprobs": None,
-                         "finish_reason": finish_reason(message.get("stop_reason"))}],
-            "usage": usage(message.get("usage"))}
+    return completion(message.get("id") or make_id(), created, requested_model, reply,
+                      finish_reason(message.get("stop_reason")), usage(message.get("usage")))
 
 
 # --- Messages stream -> chat.completion.chunk ----------------------------------------------------------------
@@ -361,7 +339,7 @@ def stream_error(error: dict[str, Any] | None) -> dict[str, Any]:
     error = error or {}
     kind = error.get("type") or "api_error"
     error_type, code = STREAM_ERRORS.get(kind, ("server_error", "provider_error"))
-    return {"error": {"message": error.get("message") or kind, "type": error_type, "param": None, "code": code}}
+    return error_frame(error_type, code, error.get("message") or kind)
 
 
 class StreamTranslator:
@@ -394,8 +372,7 @@ class StreamTranslator:
         return handler(data) if handler else []  # ping, and events Anthropic may add later
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.requested_model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return chunk(self.id, self.created, self.requested_model, delta, finish)
 
     def _tool_delta(self, block_index: int, fields: dict[str, Any]) -> dict[str, Any]:
         return self._chunk({"tool_calls": [{"index": self._tools[block_index], **fields}]})
@@ -419,7 +396,7 @@ class StreamTranslator:
                                                  "function": {"name": block.get("name"), "arguments": ""}})]
         self._has_arguments[block_index] = bool(block.get("input"))
         if block.get("input"):
-            chunks.append(self._tool_delta(block_index, {"function": {"arguments": _arguments_text(block["input"])}}))
+            chunks.append(self._tool_delta(block_index, {"function": {"arguments": arguments_text(block["input"])}}))
         return chunks
 
     def _on_content_block_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -456,8 +433,7 @@ class StreamTranslator:
         self._ended = True
         chunks = [] if self.finish_reason is not None else [self._finish(None)]
         if self.include_usage:
-            chunks.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                           "model": self.requested_model, "choices": [], "usage": self.usage})
+            chunks.append(usage_chunk(self.id, self.created, self.requested_model, self.usage))
         return chunks
 
     def _on_error(self, data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from ....errors import ApiError, error_type
+from .openai_shapes import arguments_object, arguments_text, chunk, completion, error_frame, usage_chunk
 
 IdMaker = Callable[[], str]
 
@@ -206,27 +207,13 @@ def _function_calls(tool_calls: Any, where: str, tool_names: dict[str, str]) -> 
             raise _bad("invalid_type", _("'%(param)s' must be a non-empty string.", param=param), param)
         if isinstance(call.get("id"), str):
             tool_names[call["id"]] = name
-        part: dict[str, Any] = {"functionCall": {"name": name,
-                                                 "args": _arguments(function.get("arguments"), at)}}
+        arguments = arguments_object(function.get("arguments"), f"{at}.function.arguments")
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": arguments}}
         signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
         if isinstance(signature, str):
             part["thoughtSignature"] = signature
         parts.append(part)
     return parts
-
-
-def _arguments(arguments: Any, where: str) -> dict[str, Any]:
-    """OpenAI carries arguments as JSON text; Gemini's `args` is an object."""
-    if arguments is None or arguments == "":
-        return {}
-    try:
-        value = json.loads(arguments) if isinstance(arguments, str) else None
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        param = f"{where}.function.arguments"
-        raise _bad("invalid_value", _("'%(param)s' must be a JSON object in a string.", param=param), param)
-    return value
 
 
 def _function_response(message: dict[str, Any], where: str, tool_names: dict[str, str]) -> dict[str, Any]:
@@ -412,9 +399,9 @@ def _no_candidate() -> ApiError:
 
 def _tool_call(part: dict[str, Any], index: int | None, make_id: IdMaker) -> dict[str, Any]:
     call = part["functionCall"]
-    arguments = json.dumps(call["args"], ensure_ascii=False) if call.get("args") else "{}"
     tool_call: dict[str, Any] = {"id": make_id(), "type": "function",
-                                 "function": {"name": call.get("name", ""), "arguments": arguments}}
+                                 "function": {"name": call.get("name", ""),
+                                              "arguments": arguments_text(call.get("args"))}}
     if index is not None:
         tool_call = {"index": index, **tool_call}
     if part.get("thoughtSignature"):
@@ -450,16 +437,15 @@ def to_chat_completion(response: dict[str, Any], requested_model: str, created: 
     message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
     if calls:
         message["tool_calls"] = [_tool_call(part, None, make_id) for part in calls]
-    return {"id": _completion_id(response, make_id), "object": "chat.completion", "created": created,
-            "model": requested_model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": usage_from(response.get("usageMetadata"))}
+    return completion(_completion_id(response, make_id), created, requested_model, message, finish,
+                      usage_from(response.get("usageMetadata")))
 
 
 # --- Stream: streamGenerateContent?alt=sse -> chat.completion.chunk ----------------------------------------
 
 
 def _error_frame(status: int, code: str, message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": error_type(status), "param": None, "code": code}}
+    return error_frame(error_type(status), code, message)
 
 
 class StreamTranslator:
@@ -490,9 +476,8 @@ class StreamTranslator:
         if not self._started:
             delta = {"role": "assistant", **delta}
             self._started = True
-        return {"id": self._id or self._make_completion_id({}), "object": "chat.completion.chunk",
-                "created": self.created, "model": self.requested_model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+        return chunk(self._id or self._make_completion_id({}), self.created, self.requested_model, delta,
+                     finish_reason)
 
     def _make_completion_id(self, data: dict[str, Any]) -> str:
         if self._id is None:
@@ -544,8 +529,7 @@ class StreamTranslator:
         reason = "content_filter" if not self._saw_candidate else _finish_reason(self._finish, self._tool_calls > 0)
         chunks.append(self._chunk({}, reason))
         if self.include_usage:
-            chunks.append({"id": self._id, "object": "chat.completion.chunk", "created": self.created,
-                           "model": self.requested_model, "choices": [], "usage": usage_from(self._metadata)})
+            chunks.append(usage_chunk(self._id, self.created, self.requested_model, usage_from(self._metadata)))
         return chunks
 
 

@@ -300,7 +300,7 @@ def test_a_text_answer_becomes_a_chat_completion():
                                     MODEL, CREATED, ids())
     assert completion == {
         "id": "chatcmpl-resp1", "object": "chat.completion", "created": CREATED, "model": MODEL,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"},
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"}, "logprobs": None,
                      "finish_reason": "stop"}],
         "usage": OPENAI_USAGE,
     }
@@ -384,7 +384,7 @@ def test_a_blocked_prompt_is_a_content_filter_answer_with_empty_content():
     blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 9},
                "responseId": "resp2"}
     completion = to_chat_completion(blocked, MODEL, CREATED)
-    assert completion["choices"] == [{"index": 0, "message": {"role": "assistant", "content": ""},
+    assert completion["choices"] == [{"index": 0, "message": {"role": "assistant", "content": ""}, "logprobs": None,
                                       "finish_reason": "content_filter"}]
     assert completion["usage"]["prompt_tokens"] == 9
 
