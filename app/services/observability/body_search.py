@@ -20,10 +20,10 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import ColumnElement, Integer, column, event, exists, literal_column, or_, select
+from sqlalchemy import ColumnElement, Integer, bindparam, column, event, exists, literal_column, or_, select
 from sqlalchemy import text as text_sql
 
-from ...database import RequestBody, RequestRecord
+from ...database import RequestBody, RequestRecord, as_utc
 from ...extensions import db
 
 INDEX_SECONDS = 5  # how often the leader adds new bodies to the index
@@ -152,7 +152,9 @@ def index_pending(slice_size: int = INDEX_SLICE) -> int:
                 "SELECT b.rowid, b.request_body, b.response_body FROM request_bodies AS b "
                 "JOIN request_records AS r ON r.id = b.id "
                 "WHERE b.rowid > :after AND b.rowid <= :until AND r.at >= :start AND r.at < :end"
-            ).bindparams(after=after, until=until, start=_stored(start), end=_stored(start + timedelta(days=1))))
+            ).bindparams(bindparam("start", start, type_=RequestRecord.at.type),  # stored as the column stores it
+                         bindparam("end", start + timedelta(days=1), type_=RequestRecord.at.type),
+                         after=after, until=until))
         db.session.execute(_MOVE, {"until": until})
         db.session.commit()
         added += len(rows)
@@ -165,7 +167,7 @@ def forget_before(cutoff: datetime) -> int:
         return 0
     dropped = 0
     for day, name in sorted(day_tables().items()):
-        if datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc) <= _utc(cutoff):
+        if datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc) <= as_utc(cutoff):
             db.session.execute(text_sql(f"DROP TABLE IF EXISTS {name}"))
             db.session.commit()
             dropped += 1
@@ -174,11 +176,3 @@ def forget_before(cutoff: datetime) -> int:
         db.session.commit()
     return dropped
 
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def _stored(moment: datetime) -> str:
-    """A time as SQLAlchemy stores DateTime in SQLite (naive UTC text), for comparisons in raw SQL."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.exc import OperationalError
 
-from ...database import RequestBody, RequestRecord, iso_utc
+from ...database import RequestBody, RequestRecord, as_utc, iso_utc
 from ...errors import ApiError
 from ...extensions import db
 from . import body_search
@@ -106,8 +106,7 @@ def _cursor(args: Mapping[str, str]) -> tuple[datetime, int] | None:
 
 def cursor_after(row: RequestRecord) -> str:
     """The cursor of the page after `row`: its time in microseconds, then its seq."""
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
-    return f"{(at - _EPOCH) // _MICROSECOND}-{row.seq}"
+    return f"{(as_utc(row.at) - _EPOCH) // _MICROSECOND}-{row.seq}"
 
 
 def record(row: RequestRecord) -> dict[str, Any]:
