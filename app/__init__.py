@@ -26,6 +26,7 @@ from .dashboard.formatting import register_filters
 from .services.accounts.api_keys import key_cache_for
 from .services.accounts.users import dummy_hash_for, ensure_first_admin
 from .services.fleet.node_http import NodeHttp
+from .services.inference.providers.registry import CloudProviders
 from .services.inference.relay import Inference, RequestClock
 from .services.observability.body_search import attach_to_connections
 from .services.observability.history import HistoryWriter
@@ -56,6 +57,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       app.config["LOG_FILE_COUNT"])
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     logging.getLogger("requests_cache").setLevel(logging.ERROR)  # Hub outages: hf_stats logs one line
+    # The provider SDKs and their HTTP client log each request's options at DEBUG, headers included: the
+    # providers' keys must never reach a log, whatever LLM_ROUTER_LOG_LEVEL says.
+    for sdk_logger in ("openai", "anthropic", "google_genai", "httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(sdk_logger).setLevel(logging.WARNING)
 
     db.init_app(app)
     attach_to_connections(app)  # before the first connection: each one attaches the search index
@@ -97,6 +102,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["node_http"] = NodeHttp()
     app.extensions["metrics"] = RouterMetrics()
     app.extensions["inference"] = Inference.for_app(app, app.extensions["metrics"])
+    app.extensions["providers"] = CloudProviders.from_config(app.config)
     app.extensions["history"] = HistoryWriter(app, app.config["REQUEST_HISTORY_MAX_BODY_BYTES"],
                                               app.extensions["metrics"].record_history_dropped)
     app.wsgi_app = RequestClock(app.wsgi_app)  # type: ignore[method-assign]

@@ -51,8 +51,8 @@ def _fraction(raw: str) -> float:
     return value
 
 
-def _webhook_url(raw: str) -> str:
-    """An http(s) URL with a host: checked at start, so a typo stops the router there, not at the first alert."""
+def _http_url(raw: str) -> str:
+    """An http(s) URL with a host: checked at start, so a typo stops the router there, not at the first use."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(raw.strip())
@@ -110,7 +110,19 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_REQUEST_HISTORY_DAYS": ("REQUEST_HISTORY_DAYS", 7.0, _at_least(0, float)),  # 0: history off
     "LLM_ROUTER_REQUEST_HISTORY_MAX_BODY_BYTES": ("REQUEST_HISTORY_MAX_BODY_BYTES", 262144, _at_least(0, int)),
     "LLM_ROUTER_ALERT_ERROR_RATE": ("ALERT_ERROR_RATE", 0.2, _fraction),
-    "LLM_ROUTER_ALERT_WEBHOOK_URL": ("ALERT_WEBHOOK_URL", None, _webhook_url),
+    "LLM_ROUTER_ALERT_WEBHOOK_URL": ("ALERT_WEBHOOK_URL", None, _http_url),
+    # Cloud providers (`openai:`, `anthropic:` and `google:` models): a provider is used when its key is set. The
+    # base URLs are as each SDK takes them: OpenAI's ends in /v1, the other two are bare host roots.
+    "OPENAI_API_KEY": ("OPENAI_API_KEY", None, str),
+    "OPENAI_BASE_URL": ("OPENAI_BASE_URL", "https://api.openai.com/v1", _http_url),
+    "ANTHROPIC_API_KEY": ("ANTHROPIC_API_KEY", None, str),
+    "ANTHROPIC_BASE_URL": ("ANTHROPIC_BASE_URL", "https://api.anthropic.com", _http_url),
+    "GEMINI_API_KEY": ("GEMINI_API_KEY", None, str),
+    "GEMINI_BASE_URL": ("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com", _http_url),
+    "LLM_ROUTER_PROVIDER_CONNECT_TIMEOUT_SECONDS": ("PROVIDER_CONNECT_TIMEOUT_SECONDS", 10.0, _at_least(0.001, float)),
+    "LLM_ROUTER_PROVIDER_READ_TIMEOUT_SECONDS": ("PROVIDER_READ_TIMEOUT_SECONDS", 600.0, _at_least(0.001, float)),
+    "LLM_ROUTER_CLOUD_MODELS_TTL_SECONDS": ("CLOUD_MODELS_TTL_SECONDS", 86400.0, _at_least(0, float)),
+    "LLM_ROUTER_CLOUD_MODELS_TIMEOUT_SECONDS": ("CLOUD_MODELS_TIMEOUT_SECONDS", 10.0, _at_least(0.001, float)),
     "LLM_ROUTER_NODE_DENY_NETWORKS": ("NODE_DENY_NETWORKS", "169.254.0.0/16,fe80::/10,0.0.0.0/8,224.0.0.0/4,"
                                       "ff00::/8,255.255.255.255/32", _networks),
 }

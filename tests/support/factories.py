@@ -50,6 +50,8 @@ def router_config(tmp_path: Path, hub_url: str, **overrides) -> dict:
         "ADMIN_USERNAME": ADMIN_USERNAME,
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
+        # no provider unless a test configures one: a developer's own keys never reach a test app
+        "OPENAI_API_KEY": None, "ANTHROPIC_API_KEY": None, "GEMINI_API_KEY": None,
         **overrides,
     }
 

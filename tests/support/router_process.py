@@ -17,6 +17,8 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
 # Tests hash passwords cheaply (a production router keeps the scrypt default).
 FAST_PASSWORD_HASH = "pbkdf2:sha256:1000"
+PROVIDER_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "GEMINI_API_KEY",
+                      "GEMINI_BASE_URL")
 
 
 def free_port() -> int:
@@ -52,7 +54,9 @@ def start_router(workdir: Path, hub_url: str, extra_env: dict[str, str] | None =
     """The real router under gunicorn, as operators run it; waits until it answers."""
     port = free_port()
     instance = workdir / "router-instance"
-    env = {**os.environ, "LLM_ROUTER_INSTANCE_PATH": str(instance), "HF_ENDPOINT": hub_url,
+    # A developer's own provider keys must never reach a test router (its traffic stays on 127.0.0.0/8).
+    inherited = {name: value for name, value in os.environ.items() if name not in PROVIDER_VARIABLES}
+    env = {**inherited, "LLM_ROUTER_INSTANCE_PATH": str(instance), "HF_ENDPOINT": hub_url,
            "LLM_ROUTER_HOST": "127.0.0.1", "LLM_ROUTER_PORT": str(port), "LLM_ROUTER_HF_STATS_TIMEOUT": "1",
            "LLM_ROUTER_ADMIN_USERNAME": ADMIN_USERNAME, "LLM_ROUTER_ADMIN_PASSWORD": ADMIN_PASSWORD,
            "LLM_ROUTER_PASSWORD_HASH": FAST_PASSWORD_HASH, **(extra_env or {})}

@@ -35,6 +35,7 @@ ROLES: dict[str, str] = {"system": "system", "developer": "system", "user": "use
 # Tool calling's roles and an assistant message's tool-call fields: refused, there are no tools (module docstring).
 TOOL_ROLES = ("tool", "function")
 TOOL_FIELDS = ("tool_calls", "function_call")
+CLOUD_ROLES = ("system", "developer", "user", "assistant", "tool")  # what every provider's translation takes
 ENCODING_FORMATS = ("float", "base64")
 
 
@@ -142,11 +143,16 @@ def _sampling(body: dict[str, Any], kind: Kind) -> None:
         raise _bad("invalid_type", _("'%(param)s' must be a string or a list of strings.", param="stop"), "stop")
 
 
-def _role(message: dict[str, Any], where: str) -> None:
+def _role(message: dict[str, Any], where: str, cloud: bool) -> None:
     """Refuse what the node would refuse (module docstring); a tool-call field counts only when it holds
-    something, since SDKs echo an earlier answer back with `"tool_calls": null`."""
+    something, since SDKs echo an earlier answer back with `"tool_calls": null`. Cloud models take tools."""
     role = message.get("role")
     param = f"{where}.role"
+    if cloud:
+        if not isinstance(role, str) or role not in CLOUD_ROLES:
+            raise _bad("invalid_value", _("'%(param)s' must be one of: %(values)s.", param=param,
+                                          values=", ".join(CLOUD_ROLES)), param)
+        return
     if isinstance(role, str) and role in TOOL_ROLES:
         raise _bad("unsupported_value", _("Tool calling is not supported: the models are served without tools, so "
                                           "'%(param)s' cannot be '%(role)s'.", param=param, role=role), param)
@@ -160,7 +166,7 @@ def _role(message: dict[str, Any], where: str) -> None:
                                         "the request without '%(param)s'.", param=param))
 
 
-def _messages(body: dict[str, Any]) -> None:
+def _messages(body: dict[str, Any], cloud: bool) -> None:
     messages = body.get("messages")
     if messages is None:
         raise _bad("missing_required_parameter", _("'%(param)s' is required.", param="messages"), "messages")
@@ -171,7 +177,7 @@ def _messages(body: dict[str, Any]) -> None:
         if not isinstance(message, dict):
             raise _bad("invalid_type", _("'%(param)s' must be an object with 'role' and 'content'.", param=where),
                        where)
-        _role(message, where)
+        _role(message, where, cloud)
         content = message.get("content")
         if content is not None and not isinstance(content, (str, list)):
             param = f"{where}.content"
@@ -246,18 +252,20 @@ def _asking_usage(body: dict[str, Any]) -> bytes:
                       ensure_ascii=False).encode("utf-8")
 
 
-def check(kind: Kind, body: dict[str, Any], model: str) -> InferenceRequest:
-    """The rest of `parse`, for a body whose model `read_model` has read."""
+def check(kind: Kind, body: dict[str, Any], model: str, cloud: bool = False) -> InferenceRequest:
+    """The rest of `parse`, for a body whose model `read_model` has read. A `cloud` model's provider can do
+    tools, structured output and images: only the shape is checked, the provider's translation does the rest."""
     if kind == "embeddings":
         _embedding_input(body)
         return InferenceRequest(kind, model, False)
     if kind == "chat":
-        _messages(body)
+        _messages(body, cloud)
     else:
         _prompt(body)
     stream = _stream(body)
     _sampling(body, kind)
-    _features(body, kind)
+    if not cloud:
+        _features(body, kind)
     if stream and (body.get("stream_options") or {}).get("include_usage") is not True:
         return InferenceRequest(kind, model, stream, _asking_usage(body), strip_usage=True)
     return InferenceRequest(kind, model, stream)

@@ -1,4 +1,5 @@
-"""Forwarding one OpenAI request to a node: choice, failover, and relaying the answer.
+"""Forwarding one OpenAI request to a node: choice, failover, and relaying the answer. A `<provider>:<model>`
+request goes to that cloud provider instead (`cloud`), with the same validation, limits and history.
 
 Failover: a node that refuses or drops the connection, sends nothing within the read timeout, or
 answers 5xx (or 401: the router's token for it is outdated) is cooled down and the next candidate
@@ -36,7 +37,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -49,10 +49,12 @@ from werkzeug.exceptions import ClientDisconnected
 
 from ...errors import ApiError, error_response
 from ..observability.metrics import RouterMetrics
-from . import openai_requests
+from . import cloud, openai_requests
 from .balancer import Balancer, ClientLimit, QueueFull, QueueTimeout
 from .node_client import Exchange, NodeConnections, NodeTarget, NodeUnreachable
+from .providers.registry import cloud_reference
 from .routing import RoutingTable
+from .streams import DONE_EVENTS, RecordedStream
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,6 @@ REQUEST_START = "llm_router.request_start"  # environ key: perf_counter() when t
 READ_SIZE = 65536
 MAX_EVENT_BYTES = 1024 * 1024  # one server-sent event from a node (a token's event is a few hundred bytes)
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a whole non-streamed answer from a node (large embedding batches)
-_DONE_EVENTS = (b"data: [DONE]\n\n", b"data: [DONE]\r\n\r\n")
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -116,6 +117,9 @@ class _Clock:
         self.queued = 0.0
         self.upstream = 0.0
 
+    def add_upstream(self, seconds: float) -> None:
+        self.upstream += seconds
+
     def headers(self) -> dict[str, str]:
         own = time.perf_counter() - self.start - self.queued - self.upstream
         return {"X-Router-Overhead-Ms": f"{own * 1000:.2f}", "X-Router-Queue-Ms": f"{self.queued * 1000:.2f}"}
@@ -144,7 +148,8 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
                                                  seconds=f"{state.client_idle_timeout:g}")) from None
     g.inference_body = raw
     body, g.requested_model = openai_requests.read_model(raw)
-    parsed = openai_requests.check(kind, body, g.requested_model)
+    reference = cloud_reference(g.requested_model)
+    parsed = openai_requests.check(kind, body, g.requested_model, cloud=reference is not None)
     g.inference_stream = parsed.stream
     client = _client_of_request()
     if client is not None and not state.clients.enter(client):
@@ -156,8 +161,12 @@ def forward(kind: openai_requests.Kind, path: str) -> Response:
     leave = (lambda: state.clients.leave(client)) if client is not None else _nothing
     relayed = False
     try:
-        response = _route(state, parsed, path, raw, clock, leave)
-        relayed = isinstance(response.response, _Relay)  # the relay calls `leave` when the stream ends
+        if reference is not None:
+            response = cloud.answer(kind, body, parsed, reference, clock.add_upstream, state.capture_bytes, leave)
+            response.headers.update(clock.headers())
+        else:
+            response = _route(state, parsed, path, raw, clock, leave)
+        relayed = isinstance(response.response, RecordedStream)  # the stream calls `leave` when it ends
         return response
     finally:
         if not relayed:
@@ -417,7 +426,7 @@ def _interruption_messages(state: Inference) -> dict[str, bytes]:
     if events is None:
         def event(message: str) -> bytes:
             error = {"message": message, "type": "server_error", "param": None, "code": "stream_interrupted"}
-            return b"data: " + json.dumps({"error": error}).encode() + b"\n\n" + _DONE_EVENTS[0]
+            return b"data: " + json.dumps({"error": error}).encode() + b"\n\n" + DONE_EVENTS[0]
         events = state.interruptions[language] = {
             "timeout": event(_("The node stopped sending in the middle of the answer; the answer is incomplete.")),
             "broken": event(_("The connection to the node broke in the middle of the answer; the answer is "
@@ -428,7 +437,7 @@ def _interruption_messages(state: Inference) -> dict[str, bytes]:
     return events
 
 
-class _Relay:
+class _Relay(RecordedStream):
     """The client's stream, iterated by gunicorn's write loop. gunicorn calls `close()` when the
     client went away (a write failed) or the stream ended; either way the node connection and slot
     are given back exactly once — also when the stream is closed before it was ever started."""
@@ -436,40 +445,12 @@ class _Relay:
     def __init__(self, first: bytes, buffer: _EventBuffer, exchange: Exchange, release: Callable[[bool], None],
                  interrupted: dict[str, bytes], capture_limit: int, strip_usage: bool = False) -> None:
         self._exchange = exchange
-        self._strip_usage = strip_usage
         self._release = release
         self._finished = False
-        self._events = self._run(first, buffer, interrupted)
-        self.captured = bytearray()  # what the client got, up to `capture_limit` bytes (the request history's)
-        self._capture_limit = capture_limit
-        self._capture_cut = False
-        self.on_end: Callable[[bytes, bool], None] | None = None  # told once, at the end: what was relayed,
-        # and whether more was relayed than kept
+        super().__init__(self._run(first, buffer, interrupted), capture_limit, strip_usage)
 
-    def __iter__(self) -> "_Relay":
-        return self
-
-    def __next__(self) -> bytes:
-        while True:
-            chunk = next(self._events)
-            room = self._capture_limit - len(self.captured)  # the node's events, usage included
-            if room > 0:
-                self.captured += chunk[:room]
-            self._capture_cut = self._capture_cut or len(chunk) > room
-            if self._strip_usage:
-                chunk = without_usage(chunk)
-            if chunk:
-                return chunk
-
-    def close(self) -> None:
-        self._events.close()
+    def _ended(self) -> None:
         self._finish(complete=False, failed=False)
-        on_end, self.on_end = self.on_end, None
-        if on_end is not None:
-            try:
-                on_end(bytes(self.captured), self._capture_cut)
-            except Exception:  # noqa: BLE001 - recording must never break the end of a stream
-                log.exception("recording the end of a stream failed")
 
     def _finish(self, complete: bool, failed: bool) -> None:
         if not self._finished:
@@ -479,7 +460,7 @@ class _Relay:
 
     def _run(self, first: bytes, buffer: _EventBuffer, interrupted: dict[str, bytes]) -> Iterator[bytes]:
         response = self._exchange.response
-        done = first.endswith(_DONE_EVENTS)
+        done = first.endswith(DONE_EVENTS)
         complete = failed = False
         try:
             yield first
@@ -503,7 +484,7 @@ class _Relay:
                     yield interrupted["too_large"]
                     return
                 if events:
-                    done = events.endswith(_DONE_EVENTS)
+                    done = events.endswith(DONE_EVENTS)
                     yield events
             if done and not buffer.pending.strip():
                 complete = True
@@ -514,36 +495,9 @@ class _Relay:
             self._finish(complete, failed)
 
 
-_NULL_USAGE = re.compile(rb',\s*"usage"\s*:\s*null|"usage"\s*:\s*null\s*,?')
-
-
-def without_usage(events: bytes) -> bytes:
-    """Complete stream events as the client would have had them without asking for usage: no
-    `"usage": null` in each chunk, no usage chunk at the end. Only events still naming usage after
-    the cheap byte edit are decoded (the last one, normally)."""
-    events = _NULL_USAGE.sub(b"", events)
-    if b'"usage"' not in events:
-        return events
-    kept: list[bytes] = []
-    for event in re.split(rb"(?<=\n\n)|(?<=\r\n\r\n)", events):
-        if b'"usage"' in event and event.startswith(b"data:"):
-            try:
-                chunk = json.loads(event[5:])
-            except ValueError:
-                kept.append(event)
-                continue
-            if isinstance(chunk, dict) and "usage" in chunk:
-                if not chunk.get("choices"):
-                    continue  # the usage chunk itself
-                del chunk["usage"]
-                event = b"data: " + json.dumps(chunk, ensure_ascii=False).encode("utf-8") + b"\n\n"
-        kept.append(event)
-    return b"".join(kept)
-
-
-def stream_of(response: Response) -> _Relay | None:
-    """The relay of a streamed answer (to be told when it ends), or None for a whole answer."""
-    return response.response if isinstance(response.response, _Relay) else None
+def stream_of(response: Response) -> RecordedStream | None:
+    """The stream of a streamed answer (to be told when it ends), or None for a whole answer."""
+    return response.response if isinstance(response.response, RecordedStream) else None
 
 
 def queued_ms() -> float:

@@ -306,13 +306,15 @@ def finish_reason(stop_reason: str | None) -> str:
 
 def usage(anthropic_usage: dict[str, Any] | None) -> dict[str, Any]:
     """OpenAI usage. Anthropic's `input_tokens` leaves out the prompt tokens read from or written to its cache,
-    so those are added once each; `cached_tokens` is the part read from the cache (priced as cached)."""
+    so those are added once each; `cached_tokens` is the part read from the cache (priced as cached), and
+    `cache_creation_tokens`, when there are any, the part written to it (priced at Anthropic's write price)."""
     numbers = anthropic_usage or {}
     fresh, read, written, output = (numbers.get(name) or 0 for name in (
         "input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"))
     prompt = fresh + read + written
+    details = {"cached_tokens": read, **({"cache_creation_tokens": written} if written else {})}
     return {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output,
-            "prompt_tokens_details": {"cached_tokens": read}}
+            "prompt_tokens_details": details}
 
 
 def to_chat_completion(message: dict[str, Any], requested_model: str, created: int,

@@ -244,7 +244,7 @@ def test_cached_tokens_count_once_in_the_prompt():
     completion = to_chat_completion(answer([{"type": "text", "text": "x"}], cache_read_input_tokens=1000,
                                            cache_creation_input_tokens=200), MODEL, CREATED)
     assert completion["usage"] == {"prompt_tokens": 1210, "completion_tokens": 5, "total_tokens": 1215,
-                                   "prompt_tokens_details": {"cached_tokens": 1000}}
+                                   "prompt_tokens_details": {"cached_tokens": 1000, "cache_creation_tokens": 200}}
 
 
 def test_an_empty_answer_has_empty_content_and_an_id_when_anthropic_gave_none():
