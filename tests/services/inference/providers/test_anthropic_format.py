@@ -343,7 +343,7 @@ def test_a_full_stream_chunk_by_chunk():
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"] == translator.usage == {
         "prompt_tokens": 165, "completion_tokens": 42, "total_tokens": 207,
-        "prompt_tokens_details": {"cached_tokens": 100}}
+        "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 40}}
     assert translator.finish_reason == "tool_calls"
 
 
@@ -414,7 +414,7 @@ def test_message_delta_usage_updates_only_what_it_tells():
                                                       "cache_read_input_tokens": 100}})]
     translator, _chunks = translate(events)
     assert translator.usage == {"prompt_tokens": 165, "completion_tokens": 9, "total_tokens": 174,
-                                "prompt_tokens_details": {"cached_tokens": 100}}
+                                "prompt_tokens_details": {"cached_tokens": 100, "cache_creation_tokens": 40}}
 
 
 def test_ping_and_unknown_events_give_nothing():
