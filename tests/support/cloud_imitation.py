@@ -13,7 +13,9 @@ the provider's error body and headers (`Retry-After`). Every request is recorded
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -244,8 +246,14 @@ class CloudImitation:
         if isinstance(item, Failure):
             return self._failure(item)
         texts = [texts] if isinstance(texts, str) else texts
+
+        def encoded(values: list[float]) -> list[float] | str:  # OpenAI's base64: little-endian float32
+            if body.get("encoding_format") != "base64":
+                return values
+            return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
+
         return 200, {"object": "list", "model": body["model"],
-                     "data": [{"object": "embedding", "index": index, "embedding": embedding_of(str(text))}
+                     "data": [{"object": "embedding", "index": index, "embedding": encoded(embedding_of(str(text)))}
                               for index, text in enumerate(texts)],
                      "usage": {"prompt_tokens": 3 * len(texts), "total_tokens": 3 * len(texts)}}
 
