@@ -24,6 +24,12 @@ processes used per request, to tell the router's work from queueing for the 2 sh
 
     .venv/bin/python -m bench.proxy_overhead [--duration 8] [--workers 2] [--threads 320]
     .venv/bin/python -m bench.proxy_overhead --only history   # (c) the request history on vs off
+    .venv/bin/python -m bench.proxy_overhead --only cloud     # (d) cloud providers: passthrough, translation
+
+(d) cloud models (issue 13): an imitation of OpenAI and one of Anthropic (tests/support/cloud_imitation.py), each
+in a child process answering after 20 ms; "direct" sends each provider its own request (OpenAI's chat body, an
+Anthropic Messages body), "router" sends `openai:` / `anthropic:` requests through the router's SDK clients.
+Targets: added p50 <= 2 ms passing through (OpenAI), <= 3 ms translating (Anthropic).
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ UPSTREAM_DELAY = 0.020
 TARGET_P50_MS, TARGET_P99_MS = 2.0, 10.0
 TARGET_TOKENS_RATIO, TARGET_TTFT_MS = 0.98, 5.0
 TARGET_HISTORY_MS = 0.3  # what recording a request may add to p50
+TARGET_CLOUD_MS = {"openai": 2.0, "anthropic": 3.0}  # passthrough, translation
+CLOUD_KEY = "bench-provider-key"
 READ_PAUSE = 0.001  # the stream client's pause between reads (its TTFT figures carry up to this much)
 
 
@@ -88,6 +96,30 @@ class Upstream:
     process: subprocess.Popen
     port: int
     token: str = ""
+
+
+def serve_cloud(provider: str, delay: float) -> int:
+    """Child process: an imitation of `provider`'s API answering after `delay`; prints its port, serves until
+    stdin closes."""
+    from tests.support.cloud_imitation import CloudImitation, Reply
+
+    raise_fd_limit()
+    imitation = CloudImitation(provider, key=CLOUD_KEY,  # type: ignore[arg-type]
+                               default=Reply(text="A short answer of a few words.", delay=delay))
+    imitation.start()
+    print(f"PORT {imitation.server.port}", flush=True)
+    sys.stdin.read()
+    imitation.stop()
+    return 0
+
+
+def spawn_cloud(provider: str, delay: float) -> tuple[subprocess.Popen, int]:
+    child = subprocess.Popen([sys.executable, "-m", "bench.proxy_overhead", "--serve-cloud", provider, str(delay)],
+                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = child.stdout.readline()
+    if not line.startswith("PORT "):
+        raise RuntimeError(f"the {provider} imitation failed to start: {line!r}")
+    return child, int(line.split()[1])
 
 
 def spawn_upstream(model: str, delay: float, tokens: int, interval: float) -> Upstream:
@@ -371,13 +403,17 @@ def main() -> int:
     parser.add_argument("--threads", default=os.environ.get("LLM_ROUTER_THREADS", "320"))
     parser.add_argument("--worker-class", choices=("gthread", "gevent"),  # default: gunicorn.conf.py's
                         default=os.environ.get("LLM_ROUTER_WORKER_CLASS") or "gevent")
-    parser.add_argument("--only", choices=("json", "stream", "history"), help="run one case only (history: "
-                        "the request history's cost, two routers with it on and off, not run by default)")
+    parser.add_argument("--only", choices=("json", "stream", "history", "cloud"), help="run one case only "
+                        "(history: the request history's cost, two routers with it on and off; cloud: the cloud "
+                        "providers' passthrough and translation; neither runs by default)")
     parser.add_argument("--serve-upstream", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-cloud", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
         model, delay, tokens, interval = args.serve_upstream
         return serve_upstream(model, float(delay), int(tokens), float(interval))
+    if args.serve_cloud:
+        return serve_cloud(args.serve_cloud[0], float(args.serve_cloud[1]))
     raise_fd_limit()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} before the run; gunicorn "
           f"{args.worker_class}, {args.workers} workers"
@@ -385,9 +421,9 @@ def main() -> int:
 
     hub = HubImitation([]).start()
     workdir = Path(tempfile.mkdtemp(prefix="proxy-overhead-"))
-    if args.only == "history":
+    if args.only in ("history", "cloud"):
         try:
-            return 0 if bench_history(args, workdir, hub) else 1
+            return 0 if (bench_history if args.only == "history" else bench_cloud)(args, workdir, hub) else 1
         finally:
             hub.stop()
     router = start_router(workdir, hub.url, router_env(args))
@@ -484,6 +520,59 @@ def bench_history(args: argparse.Namespace, workdir: Path, hub: HubImitation) ->
           f"request {cpu_off:.0f} us off, {cpu_on:.0f} us on (+{cpu_on - cpu_off:.0f} us: the history's own cost)"
           f"{'; ERRORS ' + str(off.errors + on.errors) if off.errors + on.errors else ''}", flush=True)
     return added <= TARGET_HISTORY_MS and not off.errors + on.errors
+
+
+def bench_cloud(args: argparse.Namespace, workdir: Path, hub: HubImitation) -> bool:
+    """(d): each provider's imitation called directly and through the router, in turns like (a)."""
+    children = {provider: spawn_cloud(provider, UPSTREAM_DELAY) for provider in TARGET_CLOUD_MS}
+    base_urls = {"openai": f"http://127.0.0.1:{children['openai'][1]}/v1",
+                 "anthropic": f"http://127.0.0.1:{children['anthropic'][1]}"}
+    router = start_router(workdir, hub.url, router_env(
+        args, OPENAI_API_KEY=CLOUD_KEY, OPENAI_BASE_URL=base_urls["openai"], ANTHROPIC_API_KEY=CLOUD_KEY,
+        ANTHROPIC_BASE_URL=base_urls["anthropic"]))
+    ok = True
+    try:
+        key = api_keys(router)["api"]
+        router_port = int(router.url.rsplit(":", 1)[1])
+        question = [{"role": "user", "content": "Say something."}]
+        direct_bodies = {"openai": ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": question,
+                                                             "max_tokens": 16}),
+                         "anthropic": ("/v1/messages", {"model": "claude-sonnet-4-5", "messages": question,
+                                                        "max_tokens": 16})}
+        for provider, target in TARGET_CLOUD_MS.items():
+            path, body = direct_bodies[provider]
+            port = children[provider][1]
+            direct_request = http_request(path, port, CLOUD_KEY, body)
+            router_request = http_request("/v1/chat/completions", router_port, key,
+                                          {**direct_bodies["openai"][1], "model": f"{provider}:{body['model']}"})
+            run_json(router_port, router_request, args.clients, 1.0, 0.5)  # warm the SDK clients' pools
+            meter = CpuMeter(router.process.pid, [children[provider][0].pid])
+            phases = (("direct", port, direct_request), ("router", router_port, router_request))
+            results = alternate(args.rounds, phases, meter, lambda port, request: run_json(
+                port, request, args.clients, args.duration, 0.5), lambda name, one: (
+                f"  {provider} {name:6}: {len(one.latencies) / one.elapsed:7.0f} req/s  p50 "
+                f"{percentile(one.latencies, 0.5) * 1000:6.2f} ms  p99 {percentile(one.latencies, 0.99) * 1000:6.2f}"
+                f" ms  errors {one.errors}"))
+            direct, routed = results["direct"], results["router"]
+            d50, r50 = percentile(direct.latencies, 0.5) * 1000, percentile(routed.latencies, 0.5) * 1000
+            added = r50 - d50
+            errors = direct.errors + routed.errors
+            kind = "passthrough" if provider == "openai" else "translation"
+            print(f"\n(d) {provider} ({kind}), {args.clients} clients, provider answers after "
+                  f"{UPSTREAM_DELAY * 1000:.0f} ms")
+            print(f"direct p50 {d50:.2f} ms, router p50 {r50:.2f} ms: ratio {r50 / d50:.3f}x, added {added:.2f} ms "
+                  f"(target <= {target:g}) -> {'PASS' if added <= target else 'FAIL'}; router's X-Router-Overhead-Ms "
+                  f"p50 {percentile(routed.overheads, 0.5):.2f} ms; router CPU per request "
+                  f"{meter.totals['router'] / max(1, routed.answered) * 1e6:.0f} us"
+                  f"{'; ERRORS ' + str(errors) if errors else ''}", flush=True)
+            print(meter.summary(), flush=True)
+            ok &= added <= target and not errors
+    finally:
+        router.stop()
+        for child, _port in children.values():
+            child.stdin.close()
+            child.wait(10)
+    return ok
 
 
 Result = TypeVar("Result", JsonResult, StreamResult)

@@ -86,7 +86,7 @@ class CloudImitation:
         self.models = models if models is not None else _DEFAULT_MODELS[provider]
         self.list_failure: Failure | None = None
         self._lock = threading.Lock()
-        self.server = JsonServer({"POST": self._post, "GET": self._get}, http11=True)
+        self.server = JsonServer({"POST": self._post, "GET": self._get}, http11=True, request_queue_size=256)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 

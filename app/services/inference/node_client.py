@@ -268,12 +268,15 @@ class NodeConnections:
         sock.settimeout(self.read_timeout)  # between bytes of the answer, the first one included
         return sock
 
-    def post(self, target: NodeTarget, path: str, body: bytes) -> Exchange:
-        """Send the body; returns once the node's status line and headers have arrived."""
+    def post(self, target: NodeTarget, path: str, body: bytes, credentials: str | None = None) -> Exchange:
+        """Send the body; returns once the node's status line and headers have arrived. `credentials`: header
+        lines ("Name: value\r\n"...) in place of the node token's Authorization (a cloud provider's key)."""
         key = target.key
         request_id = _request_id()  # the node logs it with what it does for this request
+        if credentials is None:
+            credentials = f"Authorization: {target.authorization}\r\n"
         data = (f"POST {target.base_path}{path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
-                f"Authorization: {target.authorization}\r\nContent-Type: application/json\r\n"
+                f"{credentials}Content-Type: application/json\r\n"
                 + (f"X-Request-Id: {request_id}\r\n" if request_id else "")
                 + f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
         sock = self._take_idle(key)

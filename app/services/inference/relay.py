@@ -54,14 +54,13 @@ from .balancer import Balancer, ClientLimit, QueueFull, QueueTimeout
 from .node_client import Exchange, NodeConnections, NodeTarget, NodeUnreachable
 from .providers.registry import cloud_reference
 from .routing import RoutingTable
-from .streams import DONE_EVENTS, RecordedStream
+from .streams import (DONE_EVENTS, MAX_ANSWER_BYTES, MAX_EVENT_BYTES, AnswerTooLarge, EventBuffer, EventTooLarge,
+                      RecordedStream, read_whole)
 
 log = logging.getLogger(__name__)
 
 REQUEST_START = "llm_router.request_start"  # environ key: perf_counter() when the app got the request
 READ_SIZE = 65536
-MAX_EVENT_BYTES = 1024 * 1024  # one server-sent event from a node (a token's event is a few hundred bytes)
-MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a whole non-streamed answer from a node (large embedding batches)
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -258,7 +257,7 @@ def _answer(state: Inference, target: NodeTarget, exchange: Exchange, parsed: op
             state.table.invalidate()  # the node registered again: its token changed
         return _fail(state, target, f"HTTP {status}", answer=answer)
     if parsed.stream and status == 200 and "text/event-stream" in (response.getheader("Content-Type") or ""):
-        buffer = _EventBuffer()
+        buffer = EventBuffer()
         first = _first_events(response, buffer)
         clock.upstream += time.perf_counter() - sent
 
@@ -315,17 +314,11 @@ class _AnswerTooLarge(NodeUnreachable):
 
 
 def _read_answer(response: http.client.HTTPResponse) -> bytes:
-    """A node's whole answer, at most `MAX_ANSWER_BYTES` (raises _AnswerTooLarge beyond: a failed node).
-    A declared length is checked before reading; without one (chunked, or until the connection
-    closes) one byte more than the limit is read at most."""
-    if response.length is not None:
-        if response.length > MAX_ANSWER_BYTES:
-            raise _AnswerTooLarge()
-        return response.read()  # IncompleteRead when cut short
-    body = response.read(MAX_ANSWER_BYTES + 1)
-    if len(body) > MAX_ANSWER_BYTES:
-        raise _AnswerTooLarge()
-    return body
+    """A node's whole answer, at most `MAX_ANSWER_BYTES` (a larger one is a failed node)."""
+    try:
+        return read_whole(response, MAX_ANSWER_BYTES)
+    except AnswerTooLarge:
+        raise _AnswerTooLarge() from None
 
 
 def _read_failed_answer(exchange: Exchange) -> Response | None:
@@ -364,42 +357,7 @@ def _all_failed(model: str, failures: list[_Failure], clock: _Clock) -> Response
     return response
 
 
-class _EventTooLarge(Exception):
-    """A node sent more than `MAX_EVENT_BYTES` without an event boundary."""
-
-
-class _EventBuffer:
-    """What a node sent of a stream and was not relayed yet: the start of an event. Each byte is
-    searched for a boundary once (plus the 3 before a new chunk, where a boundary may begin), and
-    complete events are taken off the front, so buffering costs time linear in the stream's size
-    however the node cuts it into chunks; at most `MAX_EVENT_BYTES` wait."""
-
-    __slots__ = ("pending", "scanned")
-
-    def __init__(self) -> None:
-        self.pending = bytearray()
-        self.scanned = 0  # bytes of `pending` already searched: they hold no complete boundary
-
-    def add(self, chunk: bytes) -> bytes:
-        """Append a chunk; returns the complete events now buffered, b"" when none.
-        Raises _EventTooLarge when an unfinished event has grown past the limit."""
-        pending = self.pending
-        pending += chunk
-        start = max(0, self.scanned - 3)
-        end = pending.rfind(b"\n\n", start)
-        end_crlf = pending.rfind(b"\r\n\r\n", start)
-        cut = max(end + 2 if end >= 0 else 0, end_crlf + 4 if end_crlf >= 0 else 0)
-        events = b""
-        if cut:
-            events = bytes(pending[:cut])
-            del pending[:cut]
-        self.scanned = len(pending)
-        if len(pending) > MAX_EVENT_BYTES:
-            raise _EventTooLarge()
-        return events
-
-
-def _first_events(response: http.client.HTTPResponse, buffer: _EventBuffer) -> bytes:
+def _first_events(response: http.client.HTTPResponse, buffer: EventBuffer) -> bytes:
     """Read until at least one complete event has arrived; what follows it stays in `buffer` for the relay."""
     while True:
         try:
@@ -412,7 +370,7 @@ def _first_events(response: http.client.HTTPResponse, buffer: _EventBuffer) -> b
             raise NodeUnreachable("stream ended before its first event")
         try:
             events = buffer.add(chunk)
-        except _EventTooLarge:
+        except EventTooLarge:
             raise NodeUnreachable(f"stream event larger than {MAX_EVENT_BYTES // 1024} KiB") from None
         if events:
             return events
@@ -442,7 +400,7 @@ class _Relay(RecordedStream):
     client went away (a write failed) or the stream ended; either way the node connection and slot
     are given back exactly once — also when the stream is closed before it was ever started."""
 
-    def __init__(self, first: bytes, buffer: _EventBuffer, exchange: Exchange, release: Callable[[bool], None],
+    def __init__(self, first: bytes, buffer: EventBuffer, exchange: Exchange, release: Callable[[bool], None],
                  interrupted: dict[str, bytes], capture_limit: int, strip_usage: bool = False) -> None:
         self._exchange = exchange
         self._release = release
@@ -458,7 +416,7 @@ class _Relay(RecordedStream):
             self._exchange.finish(complete)
             self._release(failed)
 
-    def _run(self, first: bytes, buffer: _EventBuffer, interrupted: dict[str, bytes]) -> Iterator[bytes]:
+    def _run(self, first: bytes, buffer: EventBuffer, interrupted: dict[str, bytes]) -> Iterator[bytes]:
         response = self._exchange.response
         done = first.endswith(DONE_EVENTS)
         complete = failed = False
@@ -479,7 +437,7 @@ class _Relay(RecordedStream):
                     break
                 try:
                     events = buffer.add(chunk)
-                except _EventTooLarge:
+                except EventTooLarge:
                     failed = True
                     yield interrupted["too_large"]
                     return

@@ -7,6 +7,7 @@ every stream); `without_usage` takes it out again before the client sees it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -15,6 +16,60 @@ from collections.abc import Callable, Iterator
 log = logging.getLogger(__name__)
 
 DONE_EVENTS = (b"data: [DONE]\n\n", b"data: [DONE]\r\n\r\n")
+MAX_EVENT_BYTES = 1024 * 1024  # one server-sent event from upstream (a token's event is a few hundred bytes)
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a whole non-streamed answer from upstream (large embedding batches)
+
+
+class AnswerTooLarge(Exception):
+    """An upstream's whole answer is larger than the limit it is read with."""
+
+
+def read_whole(response: http.client.HTTPResponse, limit: int) -> bytes:
+    """A whole answer, at most `limit` bytes (AnswerTooLarge beyond). A declared length is checked before
+    reading; without one (chunked, or until the connection closes) one byte more than the limit is read."""
+    if response.length is not None:
+        if response.length > limit:
+            raise AnswerTooLarge()
+        return response.read()  # IncompleteRead when cut short
+    body = response.read(limit + 1)
+    if len(body) > limit:
+        raise AnswerTooLarge()
+    return body
+
+
+class EventTooLarge(Exception):
+    """An upstream sent more than `MAX_EVENT_BYTES` without an event boundary."""
+
+
+class EventBuffer:
+    """What an upstream (a node, a provider) sent of a stream and was not relayed yet: the start of an event. Each byte is
+    searched for a boundary once (plus the 3 before a new chunk, where a boundary may begin), and
+    complete events are taken off the front, so buffering costs time linear in the stream's size
+    however the node cuts it into chunks; at most `MAX_EVENT_BYTES` wait."""
+
+    __slots__ = ("pending", "scanned")
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.scanned = 0  # bytes of `pending` already searched: they hold no complete boundary
+
+    def add(self, chunk: bytes) -> bytes:
+        """Append a chunk; returns the complete events now buffered, b"" when none.
+        Raises EventTooLarge when an unfinished event has grown past the limit."""
+        pending = self.pending
+        pending += chunk
+        start = max(0, self.scanned - 3)
+        end = pending.rfind(b"\n\n", start)
+        end_crlf = pending.rfind(b"\r\n\r\n", start)
+        cut = max(end + 2 if end >= 0 else 0, end_crlf + 4 if end_crlf >= 0 else 0)
+        events = b""
+        if cut:
+            events = bytes(pending[:cut])
+            del pending[:cut]
+        self.scanned = len(pending)
+        if len(pending) > MAX_EVENT_BYTES:
+            raise EventTooLarge()
+        return events
 
 
 class RecordedStream:

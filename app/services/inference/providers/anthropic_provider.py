@@ -1,8 +1,8 @@
-"""Anthropic Messages, through the official `anthropic` SDK; `anthropic_format` does the translating.
+"""Anthropic Messages; `anthropic_format` does the translating.
 
-The SDK's low-level `post` with `cast_to=object` keeps answers and stream events as Anthropic's JSON, which
-the translator reads; typed models would only be turned back into dicts. An `error` event in a stream
-reaches us as the SDK's exception and becomes the translator's error frame.
+Requests go over the router's own connections (`transport`) with the official SDK's headers (its key header
+and API version); the SDK reads the model list, which also tells each model's output limit (the default
+`max_tokens`). An `error` event in a stream becomes the translator's error frame.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import httpx2
 from flask_babel import gettext as _
 
 from . import anthropic_format
-from .base import (CloudModel, ProviderSettings, frame_of, interrupted_failure, provider_code, status_failure,
-                   timeout_failure, unreachable_failure)
+from .base import (CloudModel, ProviderSettings, frame_of, provider_code, status_failure, timeout_failure,
+                   unreachable_failure)
+from .transport import ProviderHttp, sdk_credentials
 from ....errors import ApiError
 
 MODEL_PAGE = 1000  # Anthropic's largest page of its model list
@@ -34,8 +35,10 @@ class AnthropicProvider:
                                           timeout=httpx2.Timeout(settings.read_timeout,
                                                                  connect=settings.connect_timeout))
         self.output_limits: dict[str, int] = {}  # model -> its most output tokens, from the model list
+        self.http = ProviderHttp(self.name, self.label, settings, sdk_credentials(self.client))
 
     def close(self) -> None:
+        self.http.close()
         self.client.close()
 
     def _failure(self, exc: anthropic.AnthropicError) -> ApiError:
@@ -50,40 +53,27 @@ class AnthropicProvider:
                                   exc.response.headers.get("retry-after"), provider_code(error))
         return status_failure(self.label, 502, str(exc), self.settings.api_key)
 
-    def _post(self, body: dict[str, Any], **options: Any) -> Any:
-        try:
-            return self.client.post("/v1/messages", body=body, cast_to=object, **options)
-        except anthropic.AnthropicError as exc:
-            raise self._failure(exc) from None
-
     def _request(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         return anthropic_format.to_messages_request(body, model, self.output_limits.get(model))
 
     def chat(self, body: dict[str, Any], model: str, requested: str, created: int) -> dict[str, Any]:
-        message = self._post(self._request(body, model))
-        return anthropic_format.to_chat_completion(message if isinstance(message, dict) else {}, requested, created)
+        message = self.http.answer("/v1/messages", self._request(body, model))
+        return anthropic_format.to_chat_completion(message, requested, created)
 
     def chat_stream(self, body: dict[str, Any], model: str, requested: str, created: int) -> Iterator[dict[str, Any]]:
-        stream = self._post({**self._request(body, model), "stream": True}, stream=True,
-                            stream_cls=anthropic.Stream[object])
-        return self._chunks(stream, anthropic_format.StreamTranslator(requested, True, created))
+        events = self.http.events("/v1/messages", {**self._request(body, model), "stream": True})
+        return self._chunks(events, anthropic_format.StreamTranslator(requested, True, created))
 
-    def _chunks(self, stream: anthropic.Stream[Any], translator: anthropic_format.StreamTranslator
+    def _chunks(self, events: Iterator[tuple[str | None, Any]], translator: anthropic_format.StreamTranslator
                 ) -> Iterator[dict[str, Any]]:
         try:
-            for event in stream:
-                if isinstance(event, dict):
-                    yield from translator.feed(str(event.get("type")), event)
-        except anthropic.APIStatusError as exc:  # an `error` event (the SDK raises it) or a late status
-            if isinstance(exc.body, dict) and exc.body.get("type") == "error":
-                yield from translator.feed("error", exc.body)
-            else:
-                yield frame_of(self._failure(exc))
-        except (anthropic.APIConnectionError, httpx2.HTTPError) as exc:
-            timed_out = isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException))
-            yield frame_of(interrupted_failure(self.label, timed_out, self.settings.read_timeout))
+            for name, data in events:
+                if isinstance(data, dict):
+                    yield from translator.feed(name or str(data.get("type")), data)
+        except ApiError as exc:
+            yield frame_of(exc)
         finally:
-            stream.close()
+            events.close()  # type: ignore[attr-defined]
 
     def embeddings(self, body: dict[str, Any], model: str, requested: str) -> dict[str, Any]:
         raise ApiError(400, "unsupported_endpoint", _("Anthropic has no embeddings: use an 'openai:' or 'google:' "

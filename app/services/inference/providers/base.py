@@ -1,8 +1,9 @@
 """What every cloud provider client is, and the one rule for what a provider's failure becomes for the client.
 
 A provider client (`openai_provider`, `anthropic_provider`, `gemini_provider`) takes OpenAI-format requests and
-gives OpenAI-format answers as dicts, using that provider's official SDK for the HTTP (retries off: the router
-decides). Its failures reach the client as `ApiError`s made here, so the mapping is the same for all three:
+gives OpenAI-format answers as dicts. Requests travel over the router's own connections (`transport`: the SDKs
+cost the proxy's budget, measured there), model lists through the provider's official SDK (retries off: the
+router decides). Its failures reach the client as `ApiError`s made here, so the mapping is the same for all three:
 
 - the provider's 400, 404, 409, 413, 422 (the request's fault): that status, with the provider's own message;
 - its 429: 429, keeping `Retry-After`;

@@ -1,9 +1,9 @@
-"""OpenAI: requests pass through as the client sent them, through the official `openai` SDK.
+"""OpenAI: requests pass through as the client sent them.
 
 Only two things change: the model is named as OpenAI knows it (`gpt-4o`, not `openai:gpt-4o`) on the way
 there and as the client asked on the way back, and a stream always asks for usage (the history costs every
-stream; the router strips the usage again when the client did not ask). The SDK's low-level `post` is used
-with `cast_to=object`, so answers stay the provider's JSON and unknown fields survive untouched.
+stream; the router strips the usage again when the client did not ask). Requests go over the router's own
+connections (`transport`, with the official SDK's headers); the SDK reads the model list.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 import httpx2
 import openai
 
-from .base import (CloudModel, ProviderSettings, frame_of, interrupted_failure, provider_code, status_failure,
+from .base import (CloudModel, ProviderSettings, frame_of, provider_code, status_failure,
                    timeout_failure, unreachable_failure)
+from .transport import ProviderHttp, sdk_credentials
 from ....errors import ApiError
 
 
@@ -27,8 +28,10 @@ class OpenAIProvider:
         self.settings = settings
         self.client = openai.OpenAI(api_key=settings.api_key, base_url=settings.base_url, max_retries=0,
                                     timeout=httpx2.Timeout(settings.read_timeout, connect=settings.connect_timeout))
+        self.http = ProviderHttp(self.name, self.label, settings, sdk_credentials(self.client))
 
     def close(self) -> None:
+        self.http.close()
         self.client.close()
 
     def _failure(self, exc: openai.OpenAIError) -> ApiError:
@@ -42,44 +45,37 @@ class OpenAIProvider:
                                   exc.response.headers.get("retry-after"), provider_code(exc.body))
         return status_failure(self.label, 502, getattr(exc, "message", str(exc)), self.settings.api_key)
 
-    def _post(self, path: str, body: dict[str, Any], **options: Any) -> Any:
-        try:
-            return self.client.post(path, body=body, cast_to=object, **options)
-        except openai.OpenAIError as exc:
-            raise self._failure(exc) from None
-
     def chat(self, body: dict[str, Any], model: str, requested: str, created: int) -> dict[str, Any]:
-        answer = self._post("/chat/completions", {**body, "model": model})
-        if isinstance(answer, dict):
-            answer["model"] = requested
+        answer = self.http.answer("/chat/completions", {**body, "model": model})
+        answer["model"] = requested
         return answer
 
     def chat_stream(self, body: dict[str, Any], model: str, requested: str, created: int) -> Iterator[dict[str, Any]]:
         options = body.get("stream_options") or {}
-        stream = self._post("/chat/completions", {**body, "model": model, "stream": True,
-                                                  "stream_options": {**options, "include_usage": True}},
-                            stream=True, stream_cls=openai.Stream[object])
-        return self._chunks(stream, requested)
+        events = self.http.events("/chat/completions", {**body, "model": model, "stream": True,
+                                                        "stream_options": {**options, "include_usage": True}})
+        return self._chunks(events, requested)
 
-    def _chunks(self, stream: openai.Stream[Any], requested: str) -> Iterator[dict[str, Any]]:
+    def _chunks(self, events: Iterator[tuple[str | None, Any]], requested: str) -> Iterator[dict[str, Any]]:
         try:
-            for chunk in stream:
-                if isinstance(chunk, dict):
-                    chunk["model"] = requested
-                    yield chunk
-        except openai.APIError as exc:  # an error event inside the stream
-            failure = status_failure(self.label, 502, exc.message, self.settings.api_key)
-            yield frame_of(failure)
-        except httpx2.HTTPError as exc:
-            yield frame_of(interrupted_failure(self.label, isinstance(exc, httpx2.TimeoutException),
-                                               self.settings.read_timeout))
+            for _name, chunk in events:
+                if not isinstance(chunk, dict):
+                    continue
+                error = chunk.get("error")
+                if isinstance(error, dict):  # OpenAI reports a failure after the stream began in the stream
+                    failure = status_failure(self.label, 502, str(error.get("message") or ""), self.settings.api_key)
+                    yield frame_of(failure)
+                    return
+                chunk["model"] = requested
+                yield chunk
+        except ApiError as exc:
+            yield frame_of(exc)
         finally:
-            stream.close()
+            events.close()  # type: ignore[attr-defined]
 
     def embeddings(self, body: dict[str, Any], model: str, requested: str) -> dict[str, Any]:
-        answer = self._post("/embeddings", {**body, "model": model})
-        if isinstance(answer, dict):
-            answer["model"] = requested
+        answer = self.http.answer("/embeddings", {**body, "model": model})
+        answer["model"] = requested
         return answer
 
     def models(self, timeout: float) -> list[CloudModel]:
