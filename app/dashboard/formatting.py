@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask
-from flask_babel import format_decimal, format_percent, gettext
+from flask_babel import format_currency, format_decimal, format_percent, gettext
 
 from ..database import as_utc, iso_utc
 from ..units import format_bytes
@@ -38,6 +38,14 @@ def percent(value: int | float | None) -> str:
     if value is None:
         return "—"
     return format_percent(float(value) / 100, format="#,##0.0%")
+
+
+def usd(value: Any) -> str:
+    """An amount in US dollars in the page's locale, with the decimals a per-token price needs ("$0.075"),
+    or a dash for none (an unknown price is never shown as $0)."""
+    if value is None:
+        return "—"
+    return format_currency(value, "USD", format="¤#,##0.00####", currency_digits=False)
 
 
 def model_format(value: str | None) -> str:
@@ -76,7 +84,7 @@ def iso_moment(value: datetime | None) -> str:
     return iso_utc(value) or ""
 
 
-FILTERS = {"filesize": filesize, "number": number, "percent": percent, "model_format": model_format,
+FILTERS = {"filesize": filesize, "number": number, "percent": percent, "model_format": model_format, "usd": usd,
            "catalog_text": catalog_text, "moment": moment, "iso_moment": iso_moment,
            "role_label": role_label, "model_name": model_name, "offered_actions": offered_actions}
 
