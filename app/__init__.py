@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from .extensions import babel, db, migrate
 from .i18n import select_locale
 from .services.catalog.supported import load_catalog
 from .services.catalog.hub_stats import HubStatsCache
+from .services.catalog.cloud_prices import PriceBook
 from .dashboard.formatting import register_filters
 from .services.accounts.api_keys import key_cache_for
 from .services.accounts.users import dummy_hash_for, ensure_first_admin
@@ -31,6 +33,7 @@ from .services.inference.relay import Inference, RequestClock
 from .services.observability.body_search import attach_to_connections
 from .services.observability.history import HistoryWriter
 from .services.observability.metrics import RouterMetrics
+from .services.settings.store import LiveSettings, fixed_by_environment
 
 MIGRATIONS_PATH = PROJECT_ROOT / "migrations"
 __version__ = "0.1.0"
@@ -83,6 +86,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     upgrade_database(app)
     with app.app_context():
         ensure_first_admin()
+        # The settings page's values over the defaults (the environment's win), applied before the scheduler
+        # starts; every request then looks for changes made elsewhere (another worker, another router).
+        app.extensions["settings"] = LiveSettings(app, fixed_by_environment(os.environ, config or {}))
+        app.extensions["settings"].refresh()
+    app.before_request(app.extensions["settings"].check)
     if app.config["SCHEDULER_ENABLED"]:
         from .scheduler import start_scheduler
 
@@ -103,6 +111,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["metrics"] = RouterMetrics()
     app.extensions["inference"] = Inference.for_app(app, app.extensions["metrics"])
     app.extensions["providers"] = CloudProviders.from_config(app.config)
+    app.extensions["prices"] = PriceBook.shipped()  # a broken price file stops here; overrides: settings
     app.extensions["history"] = HistoryWriter(app, app.config["REQUEST_HISTORY_MAX_BODY_BYTES"],
                                               app.extensions["metrics"].record_history_dropped)
     app.wsgi_app = RequestClock(app.wsgi_app)  # type: ignore[method-assign]

@@ -61,6 +61,27 @@ def _http_url(raw: str) -> str:
     return raw.strip()
 
 
+def _language(raw: str) -> str:
+    """The dashboard's language when no cookie chose one: "en" or "ja" ("" follows the browser)."""
+    value = raw.strip()
+    if value not in ("", "en", "ja"):
+        raise ValueError('must be "en", "ja" or empty (follow the browser)')
+    return value
+
+
+def _time_zone(raw: str) -> str:
+    """An IANA time zone name (UTC, Asia/Tokyo): checked at start, so a typo stops the router there."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = raw.strip()
+    if name != "UTC":  # UTC needs no time zone database
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be a time zone name such as UTC, Europe/Paris or Asia/Tokyo") from None
+    return name
+
+
 # Environment variable -> (config key, default, converter). The README's configuration table
 # documents the same names; keep them in step.
 _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
@@ -74,7 +95,8 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_HF_STATS_TIMEOUT": ("HF_STATS_TIMEOUT_SECONDS", 5.0, float),
     "LLM_ROUTER_HF_TIMEOUT": ("HF_REQUEST_TIMEOUT_SECONDS", 15.0, float),
     "LLM_ROUTER_SCHEDULER": ("SCHEDULER_ENABLED", True, _flag),
-    "LLM_ROUTER_UI_POLL_SECONDS": ("UI_POLL_SECONDS", 10, int),
+    "LLM_ROUTER_UI_POLL_SECONDS": ("UI_POLL_SECONDS", 10, _at_least(1, int)),
+    "LLM_ROUTER_DEFAULT_LANGUAGE": ("DEFAULT_LANGUAGE", "", _language),  # "": the browser's Accept-Language
     "LLM_ROUTER_NODE_POLL_SECONDS": ("NODE_POLL_SECONDS", 10, float),
     "LLM_ROUTER_LOG_LEVEL": ("LOG_LEVEL", "INFO", str),
     "LLM_ROUTER_LOG_FILE_BYTES": ("LOG_FILE_BYTES", 10 * 1024 * 1024, _at_least(1024, int)),  # instance/logs/
@@ -111,6 +133,8 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_REQUEST_HISTORY_MAX_BODY_BYTES": ("REQUEST_HISTORY_MAX_BODY_BYTES", 262144, _at_least(0, int)),
     "LLM_ROUTER_ALERT_ERROR_RATE": ("ALERT_ERROR_RATE", 0.2, _fraction),
     "LLM_ROUTER_ALERT_WEBHOOK_URL": ("ALERT_WEBHOOK_URL", None, _http_url),
+    # Cloud costs are summed per day, week and month in this time zone (read at each query: it may change).
+    "LLM_ROUTER_COST_TIME_ZONE": ("COST_TIME_ZONE", "UTC", _time_zone),
     # Cloud providers (`openai:`, `anthropic:` and `google:` models): a provider is used when its key is set. The
     # base URLs are as each SDK takes them: OpenAI's ends in /v1, the other two are bare host roots.
     "OPENAI_API_KEY": ("OPENAI_API_KEY", None, str),
@@ -126,6 +150,12 @@ _ENVIRONMENT: dict[str, tuple[str, Any, Any]] = {
     "LLM_ROUTER_NODE_DENY_NETWORKS": ("NODE_DENY_NETWORKS", "169.254.0.0/16,fe80::/10,0.0.0.0/8,224.0.0.0/4,"
                                       "ff00::/8,255.255.255.255/32", _networks),
 }
+
+
+def environment_entry(variable: str) -> tuple[str, Any, Any] | None:
+    """(config key, default, converter) of an environment variable, for the settings page
+    (app/services/settings/definitions.py), which validates a stored value as the environment's would be."""
+    return _ENVIRONMENT.get(variable)
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -227,6 +228,11 @@ class RequestRecord(db.Model):
     queue_ms: Mapped[float] = mapped_column(default=0.0)
     prompt_tokens: Mapped[int | None] = mapped_column(nullable=True)
     completion_tokens: Mapped[int | None] = mapped_column(nullable=True)
+    cached_tokens: Mapped[int | None] = mapped_column(nullable=True)  # of prompt_tokens, read from a cache
+    # A cloud request's cost in USD, computed when it was recorded (later price changes never rewrite it);
+    # `unpriced`: answered, but no price was known, so its cost is unknown (null, never 0).
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(20, 10), nullable=True)
+    unpriced: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class RequestBody(db.Model):
@@ -320,3 +326,24 @@ class LogFilter(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     query: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Setting(db.Model):
+    """A value set on the settings page (app/services/settings): JSON text; a secret's is sealed (SecretBox)."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class SettingsVersion(db.Model):
+    """One row (id 1) whose `version` grows with every change of `settings`: each worker reads it every few
+    seconds, a query cheap enough for the request path, and reloads the settings only when it moved."""
+
+    __tablename__ = "settings_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

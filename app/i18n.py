@@ -1,8 +1,9 @@
-"""Language choice: the `lang` cookie set by the switcher, else the browser's Accept-Language."""
+"""Language choice: the `lang` cookie set by the switcher, else the default language of the settings page
+(`DEFAULT_LANGUAGE`, when one is chosen), else the browser's Accept-Language."""
 
 from __future__ import annotations
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 
 LANGUAGES = {"en": "English", "ja": "日本語"}
 LANGUAGE_COOKIE = "lang"
@@ -14,6 +15,9 @@ def select_locale() -> str:
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in LANGUAGES:
         return chosen
+    default = current_app.config.get("DEFAULT_LANGUAGE")
+    if default in LANGUAGES:
+        return default
     return request.accept_languages.best_match(list(LANGUAGES)) or "en"
 
 

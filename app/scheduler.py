@@ -36,6 +36,12 @@ def refresh_hub_stats(app: Flask) -> None:
         log.debug("Hugging Face statistics known for %d of %d repos", known, len(set(repos)))
 
 
+def _refresh_settings(app: Flask) -> None:
+    """The settings page's changes, applied in this process (app/services/settings/store.py)."""
+    with app.app_context():
+        app.extensions["settings"].check()
+
+
 def run_in_app(app: Flask, work: Callable[[], object], what: str) -> None:
     """One run of a leader's job in an app context: a failure (a database hiccup) is logged, never
     ends the job; the next run tries again."""
@@ -90,6 +96,9 @@ def start_scheduler(app: Flask) -> BackgroundScheduler:
     scheduler.add_job(refresh_hub_stats, "interval", args=[app], id="refresh_hub_stats",
                       seconds=max(60, app.config["HF_STATS_TTL_SECONDS"]), next_run_time=datetime.now(timezone.utc),
                       max_instances=1, coalesce=True)
+    if "settings" in app.extensions:  # a worker that gets no requests (the leader, maybe) follows the settings too
+        scheduler.add_job(_refresh_settings, "interval", args=[app], id="refresh_settings", seconds=2,
+                          max_instances=1, coalesce=True)
     scheduler.start()
     stop = threading.Event()
     threading.Thread(target=_become_poller, args=(app, scheduler, stop), name="poller-election", daemon=True).start()

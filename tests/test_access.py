@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.database import ApiKey, Node, RegisteredModel, RevokedToken, User, utcnow
+from app.database import ApiKey, Node, RegisteredModel, RevokedToken, Setting, User, utcnow
 from app.services.accounts import api_keys
 from app.services.fleet import nodes
 from app.services.accounts import users
@@ -108,6 +108,9 @@ ROUTES = [
     Route("GET", "/v0/requests/<request_id>", "/v0/requests/0123456789abcdef0123456789abcdef", "view", 404),
     Route("GET", "/v0/alerts", "/v0/alerts?active=1", "view", 200),
     Route("GET", "/v0/overview", "/v0/overview?window=24h", "view", 200),
+    Route("GET", "/v0/settings", "/v0/settings", "admin", 200),
+    Route("PATCH", "/v0/settings", "/v0/settings", "admin", 200, json={"ui_poll_seconds": 5}),
+    Route("GET", "/v0/costs", "/v0/costs?period=week&group_by=model", "view", 200),
     Route("POST", "/v0/logs/query", "/v0/logs/query", "view", 200, json={"source": "router", "level": "error"}),
     Route("GET", "/v0/log-filters", "/v0/log-filters", "view", 200),
     # Saved filters belong to users: a key without one saves none (it may still delete, as an admin).
@@ -129,6 +132,8 @@ ROUTES = [
     Route("GET", "/models", "/models", "view", 200),
     Route("GET", "/models/_hub", "/models/_hub", "view", 200),
     Route("GET", "/models/local", "/models/local", "view", 200),
+    # No provider has a key here: the caller got past access control to the tab's absence.
+    Route("GET", "/models/cloud/<provider>", "/models/cloud/openai", "view", 404),
     Route("GET", "/models/_local", "/models/_local", "view", 200),
     Route("GET", "/nodes", "/nodes", "view", 200),
     Route("GET", "/nodes/_list", "/nodes/_list", "view", 200, setup=("node",)),
@@ -137,6 +142,8 @@ ROUTES = [
     Route("POST", "/nodes/<node_id>/remove", "/nodes/{node}/remove", "admin", 302, setup=("node",)),
     Route("GET", "/requests", "/requests?status=error", "view", 200),
     Route("GET", "/requests/<request_id>", "/requests/0123456789abcdef0123456789abcdef", "view", 404),
+    Route("GET", "/costs", "/costs?period=month", "view", 200),
+    Route("GET", "/costs/_live", "/costs/_live?period=week", "view", 200),
     Route("GET", "/logs", "/logs", "view", 200, setup=("node",)),
     Route("GET", "/lang/<code>", "/lang/ja?next=/models", "public", 302),
     Route("GET", "/login", "/login", "public", 200,
@@ -153,6 +160,7 @@ ROUTES = [
           form={"password": "a new password"}),
     Route("POST", "/users/<int:user_id>/delete", "/users/{user}/delete", "admin", 302),
     Route("GET", "/api-keys", "/api-keys", "admin", 200),
+    Route("GET", "/settings", "/settings", "admin", 200),
     Route("POST", "/api-keys", "/api-keys", "admin", 201, form={"name": "k", "scopes": "admin"}),
     Route("POST", "/api-keys/<int:key_id>/revoke", "/api-keys/{key}/revoke", "admin", 302),
     Route("GET", "/account", "/account", "user", 200),
@@ -173,6 +181,7 @@ def snapshot() -> tuple:
         tuple(db.session.execute(select(RevokedToken.jti)).all()),
         tuple(db.session.execute(select(RegisteredModel.id, RegisteredModel.cancelled)).all()),
         tuple(db.session.execute(select(Node.id, Node.name, Node.token)).all()),
+        tuple(db.session.execute(select(Setting.name, Setting.value)).all()),
     )
 
 

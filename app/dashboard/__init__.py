@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__)
 
-from . import admin, history, layout, logs, models, nodes, overview, playground  # noqa: E402,F401
+from . import admin, costs, history, layout, logs, models, nodes, overview, playground, settings  # noqa: E402,F401

@@ -122,6 +122,18 @@ def add_request_record(request_body: str = "", response_body: str = "", truncate
     return record["id"]
 
 
+def add_cloud_request(at, model: str, cost: str | None, api_key: tuple[int, str] | None = None, **fields) -> str:
+    """A cloud request (`model` is "provider:model", answered by that provider) as the history writer
+    records it, at `at`: `cost` in USD as a decimal string, or None for an unpriced one. Call inside an
+    app context."""
+    from decimal import Decimal
+
+    key_id, key_name = api_key if api_key else (None, None)
+    return add_request_record(at=at, model=model, node=model.partition(":")[0], api_key_id=key_id,
+                              api_key_name=key_name, cost_usd=Decimal(cost) if cost is not None else None,
+                              unpriced=cost is None, **fields)
+
+
 def get(client, path: str, lang: str | None = None, **kwargs) -> str:
     if lang:
         client.set_cookie("lang", lang)

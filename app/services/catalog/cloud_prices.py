@@ -45,6 +45,43 @@ class Price:
 
 PriceTable = dict[tuple[str, str], Price]
 
+SHIPPED_PRICES = Path(__file__).with_name("cloud_prices.json")
+
+
+class PriceBook:
+    """This process's prices (`app.extensions["prices"]`): the shipped table, with the admin's overrides
+    (settings page) over it. The history writer reads `table()` for each cloud request it costs.
+
+    An override list is validated whole before anything changes, and the new table replaces the old one
+    in a single assignment: a request being costed meanwhile sees the old table or the new, never a mix.
+    The shipped table itself is never changed, so removing an override brings the shipped price back.
+    """
+
+    def __init__(self, shipped: PriceTable) -> None:
+        self._shipped = shipped
+        self._table = shipped
+        self._overrides: list[dict] = []
+
+    @classmethod
+    def shipped(cls, path: Path = SHIPPED_PRICES) -> PriceBook:
+        """The book of the shipped price file; a broken file raises `ValueError` (start-up stops)."""
+        return cls(load_prices(path))
+
+    def table(self) -> PriceTable:
+        return self._table
+
+    @property
+    def overrides(self) -> list[dict]:
+        """The overrides in use (a copy), for a caller that applies a change only when there is one."""
+        return [dict(entry) for entry in self._overrides]
+
+    def use_overrides(self, overrides: list[dict]) -> None:
+        """Price with `overrides` from now on (an empty list: the shipped prices only). A bad entry raises
+        `ValueError` naming its index and field, and the prices in use stay as they were."""
+        table = with_overrides(self._shipped, overrides)
+        self._overrides = [dict(entry) for entry in overrides]
+        self._table = table
+
 
 def load_prices(path: Path) -> PriceTable:
     """Read and validate a price file `{"prices": [...]}`; a bad entry raises `ValueError` naming

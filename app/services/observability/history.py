@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import Connection, Dialect, Table, bindparam, delete, insert, select, text
 
 from ...database import RequestBody, RequestRecord, utcnow
+from ..catalog.cloud_prices import PROVIDERS, cost, price_for
+from ..inference.providers.registry import cloud_reference
 from ...extensions import db
 from . import body_search, fleet_samples, rollups
 from .process_thread import ProcessThread
@@ -120,6 +123,10 @@ class HistoryWriter:
         except queue.Full:
             self._lose(1, "the history queue is full (the database is slower than the requests)")
 
+    def set_max_body_bytes(self, limit: int) -> None:
+        """The body cap changed on the settings page: entries written from now on are cut at `limit` bytes."""
+        self._max_body = limit
+
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued and end the thread (an app that is done with: tests make many)."""
         if self._thread.running_here:
@@ -180,10 +187,25 @@ class HistoryWriter:
             answer, usage = "", None
         fields["prompt_tokens"] = _tokens(usage, "prompt_tokens")
         fields["completion_tokens"] = _tokens(usage, "completion_tokens")
+        details = (usage or {}).get("prompt_tokens_details")
+        fields["cached_tokens"] = _tokens(details if isinstance(details, dict) else None, "cached_tokens")
+        fields["cost_usd"], fields["unpriced"] = self._cost(entry, usage)
         request_body, cut_request = _cut(_readable(request_raw) if request_raw else "", self._max_body)
         response_body, cut_response = _cut(answer, self._max_body)
         return fields, {"id": entry.id, "request_body": request_body, "response_body": response_body,
                         "truncated": cut_request or cut_response or relayed_cut}
+
+    def _cost(self, entry: Entry, usage: dict[str, Any] | None) -> tuple[Decimal | None, bool]:
+        """(cost in USD, unpriced) of an answered cloud request, at today's prices: stored with the row, so
+        later price changes never rewrite it. Without a price, or without usage to price (a stream cut
+        before its usage), the cost is unknown: None and unpriced, never 0. Local and failed requests:
+        (None, False)."""
+        reference = cloud_reference(entry.model) if entry.model else None
+        if reference is None or reference[0] not in PROVIDERS or reference[0] != entry.node or entry.status != 200:
+            return None, False
+        provider, model = reference
+        amount = cost(price_for(self._app.extensions["prices"].table(), provider, model), usage)
+        return amount, amount is None
 
     def _write(self, batch: list[Entry]) -> None:
         rows = [self._rows(entry) for entry in batch]

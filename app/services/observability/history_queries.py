@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
@@ -16,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from ...database import RequestBody, RequestRecord, as_utc, iso_utc
 from ...errors import ApiError
 from ...extensions import db
+from ..catalog.cloud_prices import USD_QUANTUM
 from . import body_search
 
 MAX_LIMIT = 200
@@ -116,7 +118,13 @@ def record(row: RequestRecord) -> dict[str, Any]:
             "api_key": {"id": row.api_key_id, "name": row.api_key_name} if row.api_key_id is not None else None,
             "user": row.user, "client_address": row.client_address, "stream": row.stream, "status": row.status,
             "error_code": row.error_code, "duration_ms": row.duration_ms, "ttft_ms": row.ttft_ms,
-            "queue_ms": row.queue_ms, "prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens}
+            "queue_ms": row.queue_ms, "prompt_tokens": row.prompt_tokens, "completion_tokens": row.completion_tokens,
+            "cached_tokens": row.cached_tokens, "cost_usd": usd(row.cost_usd), "unpriced": bool(row.unpriced)}
+
+
+def usd(amount: Decimal | None) -> str | None:
+    """A stored cost as the API writes it: an exact decimal string ("0.0012345000"), never a float."""
+    return None if amount is None else format(amount.quantize(USD_QUANTUM), "f")
 
 
 def _rows(args: Mapping[str, str], cursor: tuple[datetime, int] | None, limit: int) -> list[RequestRecord]:
